@@ -1,0 +1,70 @@
+"""The `semcom-bench` command: each subpackage contributes a sub-app; no logic lives here."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from semcom_bench import __version__
+from semcom_bench.datasets.cli import app as datasets_app
+from semcom_bench.errors import SemcomError
+from semcom_bench.schemas.cli import app as labels_app
+
+app = typer.Typer(
+    help="Labels, human review and a fair benchmark for importance-aware semantic communication.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(labels_app, name="labels")
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+        force=True,
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path("demo-output"),
+    n: Annotated[int, typer.Option("--n", min=1, help="Synthetic images to generate.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic city.")] = 0,
+) -> None:
+    """Run the toolkit's main job on the embedded default (synthcity), offline."""
+    from semcom_bench.datasets.cli import print_stats
+    from semcom_bench.demo import run_demo
+    from semcom_bench.progress import progress_bar
+
+    with progress_bar(n, "synthcity") as update:
+        result = run_demo(out, n=n, seed=seed, progress=update)
+    print_stats(result.dataset_stats)
+    err_console.print("[bold green]demo finished[/]; outputs:")
+    for what, path in result.outputs.items():
+        err_console.print(f"  {what}: {path.resolve()}")
+
+
+def main() -> None:
+    """Entry point: a :class:`SemcomError` is printed as a message with its hint, exit status 2."""
+    try:
+        app()
+    except SemcomError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        sys.exit(2)
