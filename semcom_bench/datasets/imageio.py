@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from semcom_bench.errors import CorruptFileError
 
@@ -18,7 +18,7 @@ def _open_fully(path: Path) -> Image.Image:
         img.load()  # force the full decode now: a truncated file fails here, not later
     except FileNotFoundError:
         raise CorruptFileError(f"{path} does not exist") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
         raise CorruptFileError(
             f"cannot decode {path}: {err}", hint="the file is truncated or not an image; re-extract or re-download it"
         ) from None
@@ -26,8 +26,8 @@ def _open_fully(path: Path) -> Image.Image:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """Decode an image file as ``(H, W, 3)`` ``uint8`` RGB."""
-    return np.asarray(_open_fully(path).convert("RGB"))
+    """Decode an image file as ``(H, W, 3)`` ``uint8`` RGB, upright by its EXIF orientation (phone photos)."""
+    return np.asarray(ImageOps.exif_transpose(_open_fully(path)).convert("RGB"))
 
 
 def read_label_map(path: Path) -> np.ndarray:

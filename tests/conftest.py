@@ -1,0 +1,29 @@
+"""Shared fixtures; every tool that caches (matplotlib, ultralytics, torch) writes into this run's temp folder."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    base = Path(tempfile.mkdtemp(prefix="semcom-bench-tests-"))
+    for var, sub in (("MPLCONFIGDIR", "mpl"), ("YOLO_CONFIG_DIR", "yolo"), ("TORCH_HOME", "torch")):
+        path = base / sub
+        path.mkdir(parents=True, exist_ok=True)
+        os.environ[var] = str(path)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.pop("CITYSCAPES_DATASET", None)
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthcity tree (8 images, 128x256, seed 7) shared by the tests that only read it."""
+    from semcom_bench.datasets.synthcity import generate
+
+    root = tmp_path_factory.mktemp("synthcity")
+    generate(root, n=8, seed=7, size=(128, 256), split="train")
+    return root

@@ -1,0 +1,49 @@
+"""The installed CLI end to end, in subprocesses as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "semcom_bench", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_synth_then_info_reads_it_back(tmp_path: Path) -> None:
+    out = tmp_path / "city"
+    done = run("datasets", "synth", "--out", str(out), "--n", "3", "--seed", "1", "--size", "128x256")
+    assert done.returncode == 0, done.stderr
+    assert "wrote 3 images" in done.stdout
+    assert len(list((out / "leftImg8bit" / "train").glob("*/*_leftImg8bit.png"))) == 3
+    again = run("datasets", "synth", "--out", str(out), "--n", "3", "--seed", "1", "--size", "128x256")
+    assert "wrote 0 images (3 already present)" in again.stdout
+    info = run("datasets", "info", "cityscapes", "--root", str(out), "--split", "train")
+    assert info.returncode == 0, info.stderr
+    assert "3 images (128x256 (3))" in info.stdout
+
+
+def test_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
+    done = run("datasets", "info", "cityscapes", "--root", str(tmp_path / "missing"))
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "Hint:" in done.stderr
+    assert "Traceback" not in done.stderr
+    unknown = run("datasets", "info", "kitti")
+    assert unknown.returncode == 2 and "choose one of" in unknown.stderr
+
+
+def test_bad_size_is_a_usage_error(tmp_path: Path) -> None:
+    done = run("datasets", "synth", "--out", str(tmp_path), "--size", "big")
+    assert done.returncode == 2 and "HxW" in done.stderr
+
+
+@pytest.mark.slow
+def test_demo_prints_where_outputs_are(tmp_path: Path) -> None:
+    done = run("demo", "--out", str(tmp_path / "demo"), "--n", "4")
+    assert done.returncode == 0, done.stderr
+    assert str((tmp_path / "demo" / "synthcity").resolve()) in done.stderr
+    assert "4 images" in done.stdout
