@@ -1,0 +1,37 @@
+"""The label set's tables: versioned Arrow schemas, atomic Parquet writes, validated reads, mask RLE, DuckDB views.
+
+Typical use::
+
+    from semcom_bench.schemas import LabelSet, connect
+    labels = LabelSet.create(out, {"dataset": "synthcity", "split": "val", "config": pipeline_config})
+    labels.write("objects", rows)          # row dicts or a pyarrow.Table, validated against TABLES["objects"]
+    con = connect(out)                     # DuckDB views: images, objects, patches, ...
+"""
+
+from semcom_bench.schemas.io import atomic_write, read_schema, read_table, write_json, write_table
+from semcom_bench.schemas.labelset import MANIFEST_NAME, LabelSet
+from semcom_bench.schemas.rle import RLE_TYPE, decode_mask, decode_masks, encode_mask, encode_masks
+from semcom_bench.schemas.tables import SCHEMA_VERSION, TABLES, conform_table, table_schema, to_table
+from semcom_bench.schemas.views import connect, labelset_stats
+
+__all__ = [
+    "MANIFEST_NAME",
+    "RLE_TYPE",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "LabelSet",
+    "atomic_write",
+    "conform_table",
+    "connect",
+    "decode_mask",
+    "decode_masks",
+    "encode_mask",
+    "encode_masks",
+    "labelset_stats",
+    "read_schema",
+    "read_table",
+    "table_schema",
+    "to_table",
+    "write_json",
+    "write_table",
+]
