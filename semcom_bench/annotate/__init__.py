@@ -1,0 +1,1 @@
+"""Annotation: detection, scene graph, importance labelers, patch tiers and task-critical masks, written as a label set."""

@@ -1,0 +1,1 @@
+"""Detectors: gt (the dataset's instances) and yolo."""

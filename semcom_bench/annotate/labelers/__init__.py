@@ -1,0 +1,1 @@
+"""Importance labelers: mllm, heuristic, static."""

@@ -1,0 +1,1 @@
+"""Talking to a multimodal LLM through any OpenAI-compatible server: prompts, set-of-mark images, cache, costs."""

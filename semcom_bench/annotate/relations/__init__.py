@@ -1,0 +1,1 @@
+"""Relation predictors: geometric, mllm, gt."""
