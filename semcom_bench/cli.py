@@ -66,5 +66,5 @@ def main() -> None:
     try:
         app()
     except SemcomError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(2)
