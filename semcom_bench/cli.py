@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from semcom_bench import __version__
+from semcom_bench.annotate.cli import annotate_command, score_command
 from semcom_bench.datasets.cli import app as datasets_app
 from semcom_bench.errors import SemcomError
 from semcom_bench.schemas.cli import app as labels_app
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(labels_app, name="labels")
+app.command("annotate")(annotate_command)
+labels_app.command("score")(score_command)
 err_console = Console(stderr=True)
 
 

@@ -1,1 +1,4 @@
 """Annotation: detection, scene graph, importance labelers, patch tiers and task-critical masks, written as a label set."""
+
+# Importing the stage modules fills the registries in annotate.base.
+from semcom_bench.annotate.detectors import gt, yolo  # noqa: F401

@@ -93,6 +93,9 @@ class LabelResult:
     error: str | None = None
 
 
+NO_COST: dict[str, Any] = {"requests": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
+
+
 class Detector(ABC):
     """Stage 1: a sample's objects and semantic map."""
 
@@ -112,6 +115,10 @@ class RelationPredictor(ABC):
     def predict(self, scene: Scene) -> list[Triplet]:
         """Triplets of ``scene``; predicates come from ``semcom_bench/schemas/predicates.yaml``."""
 
+    def estimate(self, scene: Scene) -> dict[str, Any]:
+        """Requests, tokens and cost :meth:`predict` would spend on ``scene`` (``--dry-run``); none by default."""
+        return dict(NO_COST)
+
 
 class Labeler(ABC):
     """Stage 3: an importance tier per object for one task."""
@@ -121,6 +128,10 @@ class Labeler(ABC):
     @abstractmethod
     def label(self, scene: Scene, triplets: list[Triplet], task: Task) -> LabelResult:
         """Tiers of every object of ``scene`` for ``task``, or a result with ``error`` set."""
+
+    def estimate(self, scene: Scene, task: Task) -> dict[str, Any]:
+        """Requests, tokens and cost :meth:`label` would spend on ``scene`` (``--dry-run``); none by default."""
+        return dict(NO_COST)
 
 
 DETECTORS: Registry[type[Detector]] = Registry("detector")

@@ -1,0 +1,110 @@
+"""`semcom-bench annotate DATASET ...` and `semcom-bench labels score ...`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from semcom_bench.annotate.base import DETECTORS, LABELERS, RELATION_PREDICTORS
+from semcom_bench.annotate.pipeline import AnnotateConfig, Progress as Counters, annotate, estimate
+from semcom_bench.datasets.base import DATASETS
+from semcom_bench.datasets.imageio import parse_size
+from semcom_bench.schemas import labelset_stats
+from semcom_bench.tasks import task_names
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def annotate_command(
+    dataset: Annotated[str, typer.Argument(help="Dataset adapter: " + ", ".join(DATASETS.names()))],
+    out: Annotated[Path, typer.Option(help="Label-set folder to write (or resume).")],
+    root: Annotated[Optional[Path], typer.Option(help="Dataset folder.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Split (adapter default if omitted).")] = None,
+    task: Annotated[str, typer.Option(help="Task name (" + ", ".join(task_names()) + ") or a task YAML path.")] = "pedestrian-collision-warning",
+    detector: Annotated[str, typer.Option(help="Detector: " + ", ".join(DETECTORS.names()))] = "gt",
+    weights: Annotated[Optional[Path], typer.Option(help="YOLO weights file (detector yolo).")] = None,
+    relations: Annotated[str, typer.Option(help="Relation predictor: " + ", ".join(RELATION_PREDICTORS.names()))] = "geometric",
+    labeler: Annotated[Optional[str], typer.Option(help="Labeler: " + ", ".join(LABELERS.names()) + " (default: mllm when a server is configured, else heuristic).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Resize images to HxW, e.g. 256x512.")] = None,
+    patch_size: Annotated[int, typer.Option(min=1, help="Patch size in pixels for patch tiers.")] = 16,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N images.")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible API root; default $OPENAI_BASE_URL. Key from $OPENAI_API_KEY.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="MLLM model name.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Images (and so MLLM requests) in flight at once.")] = 4,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="MLLM answer cache (default OUT/llm_cache).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Estimate MLLM requests, tokens and cost; send and write nothing.")] = False,
+) -> None:
+    """Turn a dataset split into a label set: objects, importance tiers, patch tiers, triplets, task masks.
+
+    Re-running the same command resumes: finished images are kept, failed ones are retried.
+    """
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+    if labeler is None:
+        labeler = "mllm" if base_url else "heuristic"
+        if labeler == "heuristic":
+            err_console.print(
+                "[yellow]notice:[/] no MLLM server configured (--base-url or OPENAI_BASE_URL); "
+                "using the offline heuristic labeler"
+            )
+    mllm: dict[str, Any] = {}
+    if "mllm" in (labeler, relations):
+        mllm = {"base_url": base_url} | ({"model": model} if model else {})
+    config = AnnotateConfig(
+        dataset=dataset, task=task, root=str(root) if root else None, split=split,
+        size=parse_size(size) if size else None, detector=detector, weights=str(weights) if weights else None,
+        relations=relations, labeler=labeler, patch_size=patch_size, limit=limit, mllm=mllm,
+    )
+    if dry_run:
+        totals = estimate(config)
+        cost = "unknown (no price for this model)" if totals["cost_usd"] is None else f"${totals['cost_usd']:.4f}"
+        console.print(
+            f"dry run over {totals['images']} images: {totals['requests']} requests, "
+            f"{totals['tokens_in']} input + {totals['tokens_out']} output tokens, cost {cost}; nothing sent or written"
+        )
+        return
+    columns = (
+        TextColumn("[bold]annotate"), BarColumn(), MofNCompleteColumn(), TextColumn("[cyan]{task.fields[info]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console) as bar:
+        bar_task = bar.add_task("annotate", total=None, info="")
+
+        def update(counters: Counters, total: int) -> None:
+            speed = bar.tasks[0].speed or 0.0
+            info = f"{speed:.1f} img/s, {counters.failed} failed"
+            if counters.requests:
+                info += f", {counters.requests} requests, {counters.tokens} tokens, ${counters.cost_usd:.4f}"
+            bar.update(bar_task, total=total, completed=counters.done + counters.skipped, info=info)
+
+        report = annotate(config, out, concurrency=concurrency, cache_dir=cache_dir, progress=update)
+    console.print(
+        f"labelled {report.labelled} images ({report.already_done} already done), "
+        f"{len(report.failed)} failed, {len(report.skipped)} unreadable; label set: {out.resolve()}"
+    )
+    for image_id in report.failed:
+        console.print(f"[yellow]failed[/] {image_id}: see llm_calls; re-run the same command to retry")
+    stats = labelset_stats(out)
+    console.print(f"objects per tier: {stats['object_importance']}; patches per tier: {stats['patch_importance']}")
+
+
+def score_command(
+    labelset: Annotated[Path, typer.Argument(help="Label set made on a synthcity root.")],
+    truth: Annotated[Path, typer.Option(help="The synthcity root it was made from.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score a label set against synthcity's truth: relation P/R/F1, tier kappa and confusion, task-mask IoU."""
+    from semcom_bench.annotate.score import score_labelset
+
+    scores = score_labelset(labelset, truth)
+    if as_json:
+        typer.echo(json.dumps(scores))
+        return
+    for key, value in scores.items():
+        console.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
