@@ -1,0 +1,1 @@
+"""Physical layer: channels, power normalisation, quantiser, QAM, LDPC, capacity."""

@@ -1,0 +1,62 @@
+"""The scheme role: transmitter and receiver of one transmission scheme, judged by the harness.
+
+A scheme maps images (and, where it uses them, their labels) to complex channel symbols with unit average power; the
+receiver maps the noisy symbols back to images. The harness, not the scheme, passes the symbols through the channel,
+counts the channel uses that cross it (``Transmission.channel_uses``, side information included) and computes
+CBR = channel uses / (3 * H * W).
+
+Shapes: images are ``(B, 3, H, W)`` float32 in ``[0, 1]``; symbols ``(B, N)`` complex64.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from semcom_bench.phy.base import ChannelState
+from semcom_bench.registry import Registry
+
+
+@dataclass
+class Transmission:
+    """What crosses the channel for a batch of images.
+
+    ``symbols``: ``(B, N)`` complex64, unit average power over the used symbols of each image.
+    ``lengths``: ``(B,)`` int64, symbols of each image that are really sent (variable-length schemes pad the rest).
+    ``side``: side information the receiver gets error-free (rate indices, headers), whatever the scheme needs.
+    ``side_uses``: ``(B,)`` int64, channel uses the side information costs; the harness adds them to ``lengths``.
+    """
+
+    symbols: torch.Tensor
+    lengths: torch.Tensor
+    side: dict[str, Any] = field(default_factory=dict)
+    side_uses: torch.Tensor | None = None
+
+    @property
+    def channel_uses(self) -> torch.Tensor:
+        """``(B,)`` channel uses per image, side information included."""
+        side = self.side_uses if self.side_uses is not None else torch.zeros_like(self.lengths)
+        return self.lengths + side
+
+
+class Scheme(ABC):
+    """A transmission scheme. ``rate`` is the scheme's own rate knob (a target CBR, NTSCC's eta...)."""
+
+    name: str = ""
+
+    @abstractmethod
+    def transmit(self, images: torch.Tensor, rate: float, labels: Any | None = None) -> Transmission:
+        """Encode ``(B, 3, H, W)`` images in ``[0, 1]`` into channel symbols."""
+
+    @abstractmethod
+    def receive(self, received: torch.Tensor, transmission: Transmission, state: ChannelState) -> torch.Tensor:
+        """Reconstruct ``(B, 3, H, W)`` images in ``[0, 1]`` from the noisy ``(B, N)`` symbols.
+
+        ``transmission`` gives the receiver only what it legitimately has: ``lengths`` and ``side``.
+        """
+
+
+SCHEMES: Registry[type[Scheme]] = Registry("scheme")
