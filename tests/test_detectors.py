@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +12,18 @@ import torch
 from cityscapesscripts.helpers.labels import name2label
 
 from semcom_bench.annotate.detectors.gt import GroundTruthDetector
-from semcom_bench.annotate.detectors.yolo import YoloDetector, detections_from_result, semantic_from_masks
+from semcom_bench.annotate.detectors.yolo import (
+    YoloDetector,
+    detections_from_result,
+    import_ultralytics,
+    semantic_from_masks,
+)
 from semcom_bench.datasets.base import DATASETS
 from semcom_bench.errors import SemcomError
 
 
 def bus_folder(tmp_path: Path) -> Path:
-    import ultralytics
-
+    ultralytics = import_ultralytics()
     folder = tmp_path / "photos"
     folder.mkdir()
     (folder / "bus.jpg").write_bytes((Path(ultralytics.__file__).parent / "assets" / "bus.jpg").read_bytes())
@@ -61,7 +67,19 @@ def test_untrained_yolo_runs_on_a_real_photo_through_the_folder_adapter(tmp_path
         assert obj.source == "yolo:yolov8n-seg.yaml"
 
 
+@pytest.mark.parametrize(("importer", "patched"), [
+    ("import ultralytics", True),  # the control: a plain import does replace Pillow's opener
+    ("from semcom_bench.annotate.detectors.yolo import import_ultralytics; import_ultralytics()", False),
+])
+def test_importing_ultralytics_leaves_pillow_alone(importer: str, patched: bool) -> None:
+    code = f"from PIL import Image; before = Image.open; {importer}; print(Image.open is not before)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(patched)
+
+
 def test_results_conversion_orders_renames_and_rasterises() -> None:
+    import_ultralytics()
     from ultralytics.engine.results import Results
 
     h, w = 64, 96

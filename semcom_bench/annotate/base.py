@@ -93,6 +93,16 @@ class LabelResult:
     error: str | None = None
 
 
+@dataclass
+class RelationResult:
+    """A relation predictor's answer for one image: ``error`` set means no triplets are known (none are guessed)."""
+
+    triplets: list[Triplet]
+    source: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
 NO_COST: dict[str, Any] = {"requests": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
 
 
@@ -115,6 +125,10 @@ class RelationPredictor(ABC):
     def predict(self, scene: Scene) -> list[Triplet]:
         """Triplets of ``scene``; predicates come from ``semcom_bench/schemas/predicates.yaml``."""
 
+    def predict_result(self, scene: Scene) -> RelationResult:
+        """:meth:`predict` as a value with the requests it made; predictors that call servers override it."""
+        return RelationResult(self.predict(scene), self.name)
+
     def estimate(self, scene: Scene) -> dict[str, Any]:
         """Requests, tokens and cost :meth:`predict` would spend on ``scene`` (``--dry-run``); none by default."""
         return dict(NO_COST)
@@ -129,8 +143,11 @@ class Labeler(ABC):
     def label(self, scene: Scene, triplets: list[Triplet], task: Task) -> LabelResult:
         """Tiers of every object of ``scene`` for ``task``, or a result with ``error`` set."""
 
-    def estimate(self, scene: Scene, task: Task) -> dict[str, Any]:
-        """Requests, tokens and cost :meth:`label` would spend on ``scene`` (``--dry-run``); none by default."""
+    def estimate(self, scene: Scene, task: Task, triplets: list[Triplet] | None = None) -> dict[str, Any]:
+        """Requests, tokens and cost :meth:`label` would spend on ``scene`` (``--dry-run``); none by default.
+
+        ``triplets`` are passed when known, so that a labeler whose prompt lists them can recognise a cached answer.
+        """
         return dict(NO_COST)
 
 

@@ -21,7 +21,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from semcom_bench.annotate.base import DETECTORS, LABELERS, RELATION_PREDICTORS, Detector, Labeler, RelationPredictor
+from semcom_bench.annotate.base import (
+    DETECTORS,
+    LABELERS,
+    RELATION_PREDICTORS,
+    Detector,
+    Labeler,
+    LabelResult,
+    RelationPredictor,
+)
 from semcom_bench.annotate.patches import patch_tiers
 from semcom_bench.annotate.toif import critical_flags, task_mask
 from semcom_bench.datasets.base import DATASETS, DatasetAdapter, Sample
@@ -118,8 +126,13 @@ def image_rows(
 ) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
     """All rows of one image, and the labeler's error if it failed."""
     scene = detector.detect(sample)
-    triplets = predictor.predict(scene)
-    result = labeler.label(scene, triplets, task)
+    relations = predictor.predict_result(scene)
+    triplets = relations.triplets
+    if relations.error is None:
+        result = labeler.label(scene, triplets, task)
+    else:  # labelling without the relations would be a guess; the next run retries the image
+        result = LabelResult([], labeler.name, error=f"relations: {relations.error}")
+    result.calls = [*relations.calls, *result.calls]
     tiers = {lab.object_id: lab.importance for lab in result.labels}
     rationale = {lab.object_id: lab.rationale for lab in result.labels}
     flags = critical_flags(scene, triplets, task)
@@ -244,12 +257,21 @@ def _done_and_failed(labels: LabelSet) -> tuple[set[str], set[str]]:
     return done, {image_id for image_id, bad in failed.items() if bad}
 
 
+# MLLM options that change how a run reaches the server, not what the labels are: a resume may change them.
+RUN_ONLY_MLLM_OPTIONS = ("base_url", "timeout_s", "max_retries")
+
+
+def _label_deciding(config: dict[str, Any]) -> dict[str, Any]:
+    mllm = {k: v for k, v in config.get("mllm", {}).items() if k not in RUN_ONLY_MLLM_OPTIONS}
+    return {**config, "mllm": mllm}
+
+
 def open_or_create(out: Path, config: AnnotateConfig, adapter: DatasetAdapter) -> LabelSet:
     """Open the label set in ``out`` for resuming (same configuration only) or create it."""
     wanted = config.manifest_config()
     if (out / "manifest.json").exists():
         labels = LabelSet.open(out)
-        if labels.manifest.get("config") != wanted:
+        if _label_deciding(labels.manifest.get("config", {})) != _label_deciding(wanted):
             raise SemcomError(
                 f"{out} holds a label set made with another configuration",
                 hint="resume with the same options, or write to a new --out folder",
@@ -318,7 +340,10 @@ def annotate(
 
 
 def estimate(config: AnnotateConfig, cache_dir: Path | None = None) -> dict[str, Any]:
-    """What a run would cost: images, MLLM requests, tokens and USD (``None`` if a price is unknown); sends nothing."""
+    """What a run would cost: images, MLLM requests, tokens and USD (``None`` if a price is unknown); sends nothing.
+
+    Answers already in the cache cost nothing.
+    """
     task = load_task(config.task)
     adapter = open_adapter(config)
     ids = adapter.ids()[: config.limit] if config.limit else adapter.ids()
@@ -329,7 +354,10 @@ def estimate(config: AnnotateConfig, cache_dir: Path | None = None) -> dict[str,
         if sample is None:
             continue
         scene = detector.detect(sample)
-        parts = [predictor.estimate(scene), labeler.estimate(scene, task)]
+        relations_cost = predictor.estimate(scene)
+        # Relations that cost nothing (offline or cached) are predicted, so the labeler can find its cached answer.
+        triplets = predictor.predict_result(scene).triplets if relations_cost["requests"] == 0 else None
+        parts = [relations_cost, labeler.estimate(scene, task, triplets)]
         totals["images"] += 1
         for part in parts:
             for key in ("requests", "tokens_in", "tokens_out"):

@@ -160,7 +160,7 @@ LLM_CALLS = _schema(
     _col("tokens_out", pa.int64(), "Completion tokens reported by the server."),
     _col("cost_usd", pa.float64(), "Cost in US dollars; null when the price is unknown.", nullable=True),
     _col("latency_s", pa.float64(), "Wall-clock seconds from request to answer."),
-    _col("status", pa.string(), "Outcome, e.g. 'ok', 'cached', 'invalid_answer', 'error'."),
+    _col("status", pa.string(), "Outcome, e.g. 'ok', 'cached', 'invalid', 'error'."),
     _col("error", pa.string(), "Error text when status is not ok; null otherwise.", nullable=True),
     _col("created_at", pa.timestamp("us", tz="UTC"), "When the call was made (UTC)."),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,18 @@ WEIGHTS_HINT = (
 )
 
 
-def _offline_environment() -> None:
-    # ultralytics reads these at import: no update checks or downloads, settings in a temp folder, not $HOME.
+def import_ultralytics() -> ModuleType:
+    """Import ultralytics offline and without its process-wide side effects; use this instead of a plain import."""
+    # It reads these at import: no update checks or downloads, settings in a temp folder, not $HOME.
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "semcom-bench-ultralytics"))
+    original_open = Image.open
+    import ultralytics
+
+    # Its import replaces PIL.Image.open with one that pip-installs a package when a file is not an image;
+    # Pillow's own opener (HEIF comes from pillow-heif here) keeps corrupt files a plain, recorded error.
+    Image.open = original_open
+    return ultralytics
 
 
 def cityscapes_name(coco_name: str) -> str:
@@ -93,10 +102,7 @@ class YoloDetector(Detector):
         path = Path(weights)
         if path.suffix not in (".yaml", ".yml") and not path.is_file():
             raise SemcomError(f"YOLO weights {path} not found (nothing is downloaded)", hint=WEIGHTS_HINT)
-        _offline_environment()
-        from ultralytics import YOLO
-
-        self.model = YOLO(str(path))
+        self.model = import_ultralytics().YOLO(str(path))
         self.conf = conf
         self.device = device
         self.source = f"yolo:{path.name}"

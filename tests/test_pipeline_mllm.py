@@ -1,0 +1,94 @@
+"""The whole annotation run through the MLLM stages, the real openai client and a local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from semcom_bench.annotate.pipeline import AnnotateConfig, annotate, estimate
+from semcom_bench.datasets.base import DATASETS
+from semcom_bench.schemas import LabelSet
+from semcom_bench.testing.openai_server import LocalOpenAIServer, answer, content, error, missing_object_answer
+
+FAST = {"model": "test-model", "timeout_s": 2.0, "max_retries": 1, "validation_retries": 2,
+        "price_in_per_m": 1.0, "price_out_per_m": 2.0}
+
+
+def config(root: Path, base_url: str, **mllm: object) -> AnnotateConfig:
+    return AnnotateConfig(dataset="synthcity", root=str(root), split="train", task="vehicle-following",
+                          relations="mllm", labeler="mllm", limit=4, mllm={"base_url": base_url, **FAST, **mllm})
+
+
+def test_run_survives_bad_answers_records_the_failure_and_retries_it(synth_root: Path, tmp_path: Path) -> None:
+    ids = DATASETS.get("synthcity")(root=synth_root, split="train").ids()[:4]
+    out, cache = tmp_path / "labels", tmp_path / "cache"
+    with LocalOpenAIServer() as server:
+        # Image 1: relations after a 500 and a malformed answer; importance never complete (3 attempts).
+        server.script(error(500), content("{not json"), answer(),
+                      *[answer(missing_object_answer)] * 3)
+        report = annotate(config(synth_root, server.base_url), out, cache_dir=cache)
+        assert server.problems == []
+        first_requests = len(server.requests)
+    assert report.failed == [ids[0]] and report.labelled == 3
+    labels = LabelSet.open(out)
+    calls = labels.read("llm_calls").to_pylist()
+    statuses = [c["status"] for c in calls if c["image_id"] == ids[0]]
+    assert statuses.count("invalid") >= 3 and "error" in statuses
+    assert sum(c["cost_usd"] or 0 for c in calls) > 0 and all(c["tokens_in"] >= 0 for c in calls)
+    failed = [r for r in labels.read("objects").to_pylist() if r["image_id"] == ids[0]]
+    assert failed and all(r["importance"] is None for r in failed)
+    kept = [r for r in labels.read("objects").to_pylist() if r["image_id"] != ids[0]]
+    assert kept and all(r["importance_source"] == "mllm:test-model" for r in kept)
+    assert {t["source"] for t in labels.read("triplets").to_pylist()} == {"mllm:test-model"}
+
+    with LocalOpenAIServer() as server:
+        again = annotate(config(synth_root, server.base_url), out, cache_dir=cache)
+        # Only image 1's importance is asked again: its relations and the other images come from the cache/label set.
+        assert len(server.requests) == 1 and server.requests[0].schema_name == "mllm_answer"
+    assert again.labelled == 1 and again.already_done == 3 and again.failed == []
+    assert first_requests > 4
+    objects = LabelSet.open(out).read("objects").to_pylist()
+    assert all(r["importance"] is not None for r in objects)
+
+
+def test_second_run_into_a_new_label_set_is_answered_from_the_cache(synth_root: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with LocalOpenAIServer() as server:
+        annotate(config(synth_root, server.base_url), tmp_path / "first", cache_dir=cache, concurrency=3)
+        assert len(server.requests) == 8  # 4 images x (relations + importance)
+        cost = estimate(config(synth_root, server.base_url), cache_dir=cache)
+        assert cost["requests"] == 0 and cost["images"] == 4
+    with LocalOpenAIServer() as server:
+        annotate(config(synth_root, server.base_url), tmp_path / "second", cache_dir=cache, concurrency=3)
+        assert server.requests == []
+    first, second = LabelSet.open(tmp_path / "first"), LabelSet.open(tmp_path / "second")
+    assert {c["status"] for c in second.read("llm_calls").to_pylist()} == {"cached"}
+    key = lambda r: (r["image_id"], r["object_id"])  # noqa: E731
+    assert sorted(map(key, first.read("objects").to_pylist())) == sorted(map(key, second.read("objects").to_pylist()))
+    assert sorted((r["image_id"], r["object_id"], r["importance"]) for r in first.read("objects").to_pylist()) == \
+        sorted((r["image_id"], r["object_id"], r["importance"]) for r in second.read("objects").to_pylist())
+
+
+def test_server_down_fails_every_image_but_the_run_completes(synth_root: Path, tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    report = annotate(config(synth_root, f"http://127.0.0.1:{port}/v1", max_retries=0), tmp_path / "labels")
+    assert len(report.failed) == 4 and report.labelled == 0
+    calls = LabelSet.open(tmp_path / "labels").read("llm_calls").to_pylist()
+    assert calls and all(c["status"] == "error" for c in calls)
+    assert any(f"127.0.0.1:{port}" in (c["error"] or "") for c in calls)
+
+
+@pytest.mark.parametrize("secret", ["sk-test-very-secret-0123456789"])
+def test_api_key_reaches_the_server_but_no_file(synth_root: Path, tmp_path: Path, secret: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    with LocalOpenAIServer(api_key=secret) as server:
+        annotate(config(synth_root, server.base_url), tmp_path / "labels", cache_dir=tmp_path / "cache")
+        assert server.requests and all(r.key_matches for r in server.requests)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
