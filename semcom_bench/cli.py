@@ -51,14 +51,24 @@ def demo(
     n: Annotated[int, typer.Option("--n", min=1, help="Synthetic images to generate.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic city.")] = 0,
 ) -> None:
-    """Run the toolkit's main job on the embedded default (synthcity), offline."""
+    """Run the toolkit's main job on the embedded default (synthcity), offline; re-running resumes."""
+    from rich.progress import Progress
+
     from semcom_bench.datasets.cli import print_stats
     from semcom_bench.demo import run_demo
-    from semcom_bench.progress import progress_bar
 
-    with progress_bar(n, "synthcity") as update:
+    with Progress(console=err_console) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
         result = run_demo(out, n=n, seed=seed, progress=update)
     print_stats(result.dataset_stats)
+    typer.echo("label set vs synthcity truth: " + ", ".join(
+        f"{key} {result.scores[key]:.3f}" for key in ("relation_f1", "tier_kappa", "mask_iou")))
     err_console.print("[bold green]demo finished[/]; outputs:")
     for what, path in result.outputs.items():
         err_console.print(f"  {what}: {path.resolve()}")

@@ -179,3 +179,22 @@ def test_dry_run_of_offline_stages_costs_nothing(synth_root: Path, tmp_path: Pat
     totals = estimate(config(synth_root, "test-failing", limit=3))
     assert totals == {"images": 3, "requests": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
     assert not (tmp_path / "labels").exists()
+
+
+@pytest.mark.slow
+def test_real_photo_through_the_folder_adapter_with_yolo(tmp_path: Path) -> None:
+    from semcom_bench.annotate.detectors.yolo import import_ultralytics
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(Path(import_ultralytics().__file__).parent / "assets" / "bus.jpg", photos / "bus.jpg")
+    cfg = AnnotateConfig(dataset="folder", root=str(photos), task="pedestrian-collision-warning", detector="yolo",
+                         weights="yolov8n-seg.yaml", relations="geometric", labeler="heuristic")
+    report = annotate(cfg, tmp_path / "labels")
+    assert report.labelled == 1 and report.failed == [] and report.skipped == []
+    labels = LabelSet.open(tmp_path / "labels")
+    image = labels.read("images").to_pylist()[0]
+    assert (image["width"], image["height"], image["dataset"]) == (810, 1080, "folder")
+    patches = labels.read("patches").to_pylist()[0]
+    assert (patches["grid_h"], patches["grid_w"]) == (68, 51)  # ceil(1080/16), ceil(810/16)
+    assert len(labels.read("task_masks")) == 1
