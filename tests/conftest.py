@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,19 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthcity")
     generate(root, n=8, seed=7, size=(128, 256), split="train")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests decide the MLLM key and URL; the developer's environment must not."""
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[object]:
+    """A local OpenAI-compatible server on 127.0.0.1, stopped after the test."""
+    from semcom_bench.testing.openai_server import LocalOpenAIServer
+
+    with LocalOpenAIServer() as srv:
+        yield srv

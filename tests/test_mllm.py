@@ -8,7 +8,6 @@ import json
 import logging
 import socket
 import zlib
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,19 +39,6 @@ from semcom_bench.testing.openai_server import (
 )
 
 MODEL = "test-model"
-
-
-@pytest.fixture(autouse=True)
-def _no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests decide the key and URL; the developer's environment must not."""
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[LocalOpenAIServer]:
-    with LocalOpenAIServer() as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,6 @@ from semcom_bench.schemas.answers import predicate_meanings
 from semcom_bench.testing.openai_server import LocalOpenAIServer, RecordedRequest, answer
 
 MODEL = "test-model"
-
-
-@pytest.fixture(autouse=True)
-def _no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[LocalOpenAIServer]:
-    with LocalOpenAIServer() as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def importance_messages(
         f"Task: {task.name}\n{task.description}\n\n"
         f"The image ({scene.width}x{scene.height} pixels) shows {k} numbered objects; boxes are (x0, y0, x1, y1) "
         f"in pixels:\n{instance_list(scene)}\n\n"
-        + (f"Relations found so far (may be incomplete):\n" + "\n".join(relations) + "\n\n" if relations else "")
+        + ("Relations found so far (may be incomplete):\n" + "\n".join(relations) + "\n\n" if relations else "")
         + 'Answer as {"objects": [{"id": <number>, "rationale": "<one line>", "importance": <1, 2 or 3>}, ...]} '
         f"with every number from 1 to {k} exactly once."
     )
