@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from semcom_bench.phy.base import ChannelState
+from semcom_bench.phy.base import Channel, ChannelState
 from semcom_bench.registry import Registry
 
 
@@ -60,3 +60,28 @@ class Scheme(ABC):
 
 
 SCHEMES: Registry[type[Scheme]] = Registry("scheme")
+
+
+class TrainableScheme(Scheme, torch.nn.Module):
+    """A scheme with learnable parameters, trained end to end through a channel.
+
+    The harness owns the optimiser, epochs, checkpoints and seeds; the scheme owns its loss. ``hparams()`` returns the
+    constructor arguments (JSON data): checkpoints store them so a checkpoint rebuilds its scheme and a checkpoint of
+    another scheme or shape is refused with a clear error.
+    """
+
+    def __init__(self) -> None:
+        torch.nn.Module.__init__(self)
+
+    @abstractmethod
+    def hparams(self) -> dict[str, Any]:
+        """Constructor arguments, enough to rebuild an identical untrained model with ``type(self)(**hparams)``."""
+
+    @abstractmethod
+    def training_step(
+        self, images: torch.Tensor, channel: Channel, snr_db: float, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """One differentiable pass of ``(B, 3, H, W)`` images through transmitter, channel and receiver.
+
+        Returns scalars: ``loss`` (what the optimiser minimises) plus anything worth logging (``mse``, ``rate``...).
+        """
