@@ -11,13 +11,14 @@ Typical use::
 from semcom_bench.schemas.io import atomic_write, read_schema, read_table, write_json, write_table
 from semcom_bench.schemas.labelset import MANIFEST_NAME, LabelSet
 from semcom_bench.schemas.rle import RLE_TYPE, decode_mask, decode_masks, encode_mask, encode_masks
-from semcom_bench.schemas.tables import SCHEMA_VERSION, TABLES, conform_table, table_schema, to_table
+from semcom_bench.schemas.tables import LABEL_SET_TABLES, SCHEMA_VERSION, TABLES, conform_table, table_schema, to_table
 from semcom_bench.schemas.views import connect, labelset_stats
 
 __all__ = [
     "MANIFEST_NAME",
     "RLE_TYPE",
     "SCHEMA_VERSION",
+    "LABEL_SET_TABLES",
     "TABLES",
     "LabelSet",
     "atomic_write",

@@ -19,7 +19,7 @@ import pyarrow as pa
 from semcom_bench import __version__
 from semcom_bench.errors import CorruptFileError, SchemaError, SemcomError
 from semcom_bench.schemas.io import read_table, version_hint, version_mismatch, write_json, write_table
-from semcom_bench.schemas.tables import SCHEMA_VERSION, TABLES, table_schema
+from semcom_bench.schemas.tables import LABEL_SET_TABLES, SCHEMA_VERSION, table_schema
 
 MANIFEST_NAME = "manifest.json"
 
@@ -115,8 +115,8 @@ class LabelSet:
         return self.table_path(table).is_file()
 
     def tables(self) -> list[str]:
-        """Names of the tables present, in :data:`TABLES` order."""
-        return [name for name in TABLES if self.has(name)]
+        """Names of the label-set tables present, in :data:`LABEL_SET_TABLES` order."""
+        return [name for name in LABEL_SET_TABLES if self.has(name)]
 
     def write(self, table: str, data: pa.Table | Iterable[Mapping[str, Any]]) -> Path:
         """Validate and atomically write table ``table`` (replacing any previous version); returns its path."""

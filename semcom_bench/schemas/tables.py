@@ -46,6 +46,7 @@ MADE_BY: dict[str, str] = {
     "task_masks": "semcom-bench annotate",
     "llm_calls": "semcom-bench annotate",
     "reviews": "semcom-bench review pull",
+    "results": "semcom-bench bench eval",
 }
 
 
@@ -192,11 +193,46 @@ REVIEWS = _schema(
          nullable=True),
 )
 
+_TIER_SUFFIXES = range(MAX_TIER + 1)
+
+RESULTS = _schema(
+    "results",
+    _IMAGE_ID,
+    _col("scheme", pa.string(), "Registered scheme name, e.g. 'deepjscc', 'ntscc', 'separation', 'capacity'."),
+    _col("checkpoint", pa.string(), "Checkpoint file of a trained scheme; empty for schemes without one."),
+    _col("config", pa.string(), "The scheme's rate point and settings in words, e.g. 'hevc R=1/2 16-QAM'."),
+    _col("rate", pa.float64(), "The scheme's own rate knob as passed to transmit (target CBR, NTSCC's eta...)."),
+    _col("channel", pa.string(), "Channel name, e.g. 'awgn', 'rayleigh'."),
+    _col("snr_db", pa.float64(), "Es/N0 in dB at unit average symbol power."),
+    _col("seed", pa.int64(), "Seed of the channel realisation; equal seeds mean paired draws across schemes."),
+    _col("channel_uses", pa.int64(), "Complex channel uses counted by the harness, side information included."),
+    _col("cbr", pa.float64(), "channel_uses / (3 * H * W)."),
+    _col("psnr", pa.float64(), "PSNR in dB of the uint8-rounded reconstruction (inf when perfect, NaN on NaN output)."),
+    _col("ssim", pa.float64(), "SSIM of the uint8-rounded reconstruction."),
+    _col("ms_ssim", pa.float64(), "MS-SSIM of the uint8-rounded reconstruction (see benchmark.metrics for small images)."),
+    _col("tc_psnr", pa.float64(), "TC-PSNR (InsCom eq. 8-9) over the task mask; NaN when the mask is empty."),
+    _col("tc_sse", pa.float64(), "Sum of squared errors over the task mask, for pooled TC-PSNR."),
+    _col("tc_pixels", pa.int64(), "Pixels in the task mask."),
+    *[_col(f"psnr_tier{t}", pa.float64(), f"PSNR over the patches of tier {t}; NaN when the image has none.")
+      for t in _TIER_SUFFIXES],
+    *[_col(f"sse_tier{t}", pa.float64(), f"Sum of squared errors over the patches of tier {t}.") for t in _TIER_SUFFIXES],
+    *[_col(f"pixels_tier{t}", pa.int64(), f"Pixels in the patches of tier {t}.") for t in _TIER_SUFFIXES],
+    _col("sse", pa.float64(), "Sum of squared errors over the whole image, for pooled PSNR."),
+    _col("pixels", pa.int64(), "Pixels of the image (H * W)."),
+    _col("failed", pa.bool_(), "The receiver could not decode (e.g. an LDPC failure) and output its fallback."),
+    _col("nan_output", pa.bool_(), "The reconstruction held NaN; its metrics are NaN and the run went on."),
+    _col("encode_s", pa.float64(), "Seconds spent in transmit for this image (its share of the batch)."),
+    _col("decode_s", pa.float64(), "Seconds spent in receive for this image (its share of the batch)."),
+)
+
 TABLES: dict[str, pa.Schema] = {
     schema.metadata[TABLE_KEY].decode(): schema
-    for schema in (IMAGES, OBJECTS, PATCHES, TRIPLETS, TASK_MASKS, LLM_CALLS, REVIEWS)
+    for schema in (IMAGES, OBJECTS, PATCHES, TRIPLETS, TASK_MASKS, LLM_CALLS, REVIEWS, RESULTS)
 }
-"""Every table of a label set by name; the name is also its file stem (``objects.parquet``) and DuckDB view."""
+"""Every typed table by name; the name is also its file stem (``objects.parquet``) and DuckDB view."""
+
+LABEL_SET_TABLES: tuple[str, ...] = ("images", "objects", "patches", "triplets", "task_masks", "llm_calls", "reviews")
+"""The tables a label-set folder holds; ``results`` belongs to the benchmark's output instead."""
 
 # Columns holding importance tiers, checked to lie in 0..MAX_TIER.
 _TIER_COLUMNS: dict[str, str] = {"objects": "importance", "patches": "importance", "reviews": "importance"}

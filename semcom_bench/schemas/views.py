@@ -9,7 +9,7 @@ import duckdb
 
 from semcom_bench.schemas.io import read_schema
 from semcom_bench.schemas.labelset import LabelSet
-from semcom_bench.schemas.tables import MAX_TIER, TABLES
+from semcom_bench.schemas.tables import LABEL_SET_TABLES, MAX_TIER
 
 TIERS = [str(tier) for tier in range(MAX_TIER + 1)]
 UNLABELLED = "unlabelled"
@@ -38,7 +38,7 @@ def labelset_stats(path: str | Path) -> dict[str, Any]:
     Returns ``{"path", "dataset", "split", "schema_version", "package_version", "created_at", "rows",
     "object_importance", "patch_importance", "triplets"}``:
 
-    * ``rows``: row count of every table in :data:`TABLES`, ``None`` for a table not written.
+    * ``rows``: row count of every table in :data:`LABEL_SET_TABLES`, ``None`` for a table not written.
     * ``object_importance``: objects per tier ``"0"``..``"3"`` plus ``"unlabelled"`` (null importance).
     * ``patch_importance``: patches per tier over all patches of all images.
     * ``triplets``: ``{"per_predicate": {predicate: n}, "task_critical": n, "task_critical_per_task": {task: n}}``.
@@ -50,7 +50,7 @@ def labelset_stats(path: str | Path) -> dict[str, Any]:
     con = connect(labels)
     try:
         present = set(labels.tables())
-        rows = {name: _scalar(con, f"SELECT count(*) FROM {name}") if name in present else None for name in TABLES}
+        rows = {name: _scalar(con, f"SELECT count(*) FROM {name}") if name in present else None for name in LABEL_SET_TABLES}
         stats: dict[str, Any] = {
             "path": str(labels.path),
             **{key: manifest.get(key) for key in _MANIFEST_KEYS},
