@@ -13,6 +13,7 @@ from rich.logging import RichHandler
 
 from semcom_bench import __version__
 from semcom_bench.annotate.cli import annotate_command, score_command
+from semcom_bench.benchmark.cli import app as bench_app
 from semcom_bench.datasets.cli import app as datasets_app
 from semcom_bench.errors import SemcomError
 from semcom_bench.schemas.cli import app as labels_app
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(labels_app, name="labels")
+app.add_typer(bench_app, name="bench")
 app.command("annotate")(annotate_command)
 labels_app.command("score")(score_command)
 err_console = Console(stderr=True)
@@ -48,12 +50,18 @@ def _root(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path("demo-output"),
-    n: Annotated[int, typer.Option("--n", min=1, help="Synthetic images to generate.")] = 64,
+    n: Annotated[int, typer.Option("--n", min=1, help="Synthetic training images.")] = 48,
+    n_eval: Annotated[int, typer.Option(min=1, help="Synthetic evaluation images.")] = 8,
+    steps: Annotated[int | None, typer.Option(min=1, help="Training steps per scheme (smoke profile if omitted).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic city.")] = 0,
 ) -> None:
-    """Run the toolkit's main job on the embedded default (synthcity), offline; re-running resumes."""
+    """Run the toolkit's main job on the embedded default (synthcity), offline: labels, training, evaluation, report.
+
+    Re-running resumes every step.
+    """
     from rich.progress import Progress
 
+    from semcom_bench.benchmark.cli import print_summary
     from semcom_bench.datasets.cli import print_stats
     from semcom_bench.demo import run_demo
 
@@ -65,10 +73,11 @@ def demo(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        result = run_demo(out, n=n, seed=seed, progress=update)
+        result = run_demo(out, n=n, n_eval=n_eval, seed=seed, steps=steps, progress=update)
     print_stats(result.dataset_stats)
     typer.echo("label set vs synthcity truth: " + ", ".join(
         f"{key} {result.scores[key]:.3f}" for key in ("relation_f1", "tier_kappa", "mask_iou")))
+    print_summary([e for e in result.summary if e["scheme"] != "separation"], "demo: pooled metrics on the val split")
     err_console.print("[bold green]demo finished[/]; outputs:")
     for what, path in result.outputs.items():
         err_console.print(f"  {what}: {path.resolve()}")

@@ -1,4 +1,7 @@
-"""The main job on the embedded default: each pipeline issue adds its stage here."""
+"""The main job on the embedded default: synthcity -> labels -> training -> evaluation -> report, offline on a CPU.
+
+Every step resumes: a second call with the same arguments redoes nothing that is finished.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +12,70 @@ from typing import Any
 
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.annotate.score import score_labelset
+from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, separation_specs
+from semcom_bench.benchmark.report import write_report
+from semcom_bench.benchmark.train import load_profile, train
 from semcom_bench.datasets.base import DATASETS
 from semcom_bench.datasets.stats import DatasetStats, dataset_stats
 from semcom_bench.datasets.synthcity import generate
 
 DEMO_TASK = "pedestrian-collision-warning"
+DEMO_SNRS = [-3.0, 0.0, 3.0, 10.0]
+DEMO_CBR = 1 / 16
+NTSCC_ETAS = [0.1, 0.3, 1.0]
+
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
 class DemoResult:
-    """What the demo made: its outputs by name, the generated split's statistics and the label set's scores."""
+    """What the demo made: outputs by name, the training split's statistics, label scores and the report summary."""
 
     dataset_stats: DatasetStats
     scores: dict[str, Any]
+    summary: list[dict[str, Any]]
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
 def run_demo(
     out: Path,
-    n: int = 64,
+    n: int = 48,
+    n_eval: int = 8,
     seed: int = 0,
-    size: tuple[int, int] = (256, 512),
-    progress: Callable[[str, int, int], None] | None = None,
+    size: tuple[int, int] = (128, 256),
+    steps: int | None = None,
+    progress: Progress | None = None,
 ) -> DemoResult:
-    """synthcity -> annotate (gt instances, geometric relations, heuristic labeler) -> score against the truth.
+    """Generate synthcity (train and val splits), label both (gt instances, geometric relations, heuristic labeler),
+    score the labels against the truth, train Deep JSCC and NTSCC with the ``smoke`` profile (``steps`` overrides
+    it), evaluate them with the separation baseline and the capacity bound over AWGN, and write the report."""
+    def stage(name: str) -> Callable[[int, int], None] | None:
+        return (lambda done, total: progress(name, done, total)) if progress else None
 
-    Every step resumes: a second call with the same arguments redoes nothing. ``progress(stage, done, total)``.
-    """
     root = out / "synthcity"
-    generate(root, n=n, seed=seed, size=size, split="train",
-             progress=(lambda k: progress("synthcity", k, n)) if progress else None)
+    generate(root, n=n, seed=seed, size=size, split="train", progress=(lambda k: progress("synthcity", k, n)) if progress else None)
+    generate(root, n=n_eval, seed=seed + 1, size=size, split="val")
     stats = dataset_stats(DATASETS.get("synthcity")(root=root, split="train"))
-    labels = out / "labels"
-    config = AnnotateConfig(dataset="synthcity", root=str(root), split="train", task=DEMO_TASK)
-    annotate(config, labels, progress=(lambda c, total: progress("annotate", c.done, total)) if progress else None)
-    scores = score_labelset(labels, root)
-    return DemoResult(stats, scores, {"synthcity dataset (Cityscapes layout)": root, "label set": labels})
+    labels = {}
+    for split in ("train", "val"):
+        labels[split] = out / f"labels-{split}"
+        config = AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=DEMO_TASK)
+        tick = stage(f"annotate {split}")
+        annotate(config, labels[split], progress=(lambda c, total, t=tick: t(c.done, total)) if tick else None)
+    scores = score_labelset(labels["train"], root)
+    specs: list[EvalSpec] = []
+    for scheme, rates in (("deepjscc", []), ("ntscc", NTSCC_ETAS)):
+        settings = load_profile("smoke", scheme)
+        settings.steps = steps or settings.steps
+        tick = stage(f"train {scheme}")
+        checkpoint = train(scheme, labels["train"], out / "runs" / scheme, settings, "smoke",
+                           (lambda s, t=tick: t(s.step, s.steps)) if tick else None)
+        specs.append(EvalSpec(scheme, rates, str(checkpoint), config="smoke"))
+    specs += separation_specs(DEMO_CBR)
+    specs.append(EvalSpec("capacity", [DEMO_CBR], options={"codec": "hevc"}, config="hevc at capacity"))
+    results = evaluate(specs, labels["val"], DEMO_SNRS, out / "results.parquet", progress=stage("evaluate"))
+    report = write_report(results, out / "report")
+    return DemoResult(stats, scores, report["summary"], {
+        "synthcity dataset (Cityscapes layout)": root, "label sets": out, "checkpoints": out / "runs",
+        "results": results, "report (plots, summary.json, compressai.json)": out / "report",
+    })

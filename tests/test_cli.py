@@ -43,7 +43,12 @@ def test_bad_size_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_prints_where_outputs_are(tmp_path: Path) -> None:
-    done = run("demo", "--out", str(tmp_path / "demo"), "--n", "4")
+    done = run("demo", "--out", str(tmp_path / "demo"), "--n", "6", "--n-eval", "2", "--steps", "3")
     assert done.returncode == 0, done.stderr
     assert str((tmp_path / "demo" / "synthcity").resolve()) in done.stderr
-    assert "4 images" in done.stdout
+    assert "6 images" in done.stdout and "relation_f1" in done.stdout
+    for scheme in ("deepjscc", "ntscc", "separation (best)", "capacity"):
+        assert scheme in done.stdout
+    assert (tmp_path / "demo" / "report" / "psnr_vs_snr.png").is_file()
+    again = run("demo", "--out", str(tmp_path / "demo"), "--n", "6", "--n-eval", "2", "--steps", "3")
+    assert again.returncode == 0, again.stderr  # resumes: nothing to redo is not an error

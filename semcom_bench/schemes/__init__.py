@@ -1,1 +1,4 @@
-"""Transmission schemes behind one interface: separation and capacity bound here; JSCC schemes with the harness."""
+"""Transmission schemes behind one interface: Deep JSCC, NTSCC, the separation baseline; plus the capacity bound."""
+
+# Importing the scheme modules fills the SCHEMES registry in schemes.base.
+from semcom_bench.schemes import deepjscc, ntscc, separation  # noqa: F401

@@ -1,0 +1,189 @@
+"""Metric overhead: time of every image metric per image against a scheme's own evaluation time (target: < 5 %).
+
+    python benchmarks/metrics_overhead.py --size 256x512 --batch 4 --repeats 7 --threads 1
+
+On ``--batch`` synthcity scenes (rendered in memory), with a task mask (person and rider pixels) and a 16-px patch-tier
+grid (3 person/rider, 2 vehicles, 1 traffic lights and signs) per image:
+
+* the scheme's eval time per image: transmit + AWGN channel + receive of one batch (CBR 1/12, SNR ``--snr``), for
+  Deep JSCC (``semcom_bench.schemes.deepjscc``, default (paper) widths, untrained: the time does not depend on the
+  weights) when it exists, and for the separation baseline (HEVC + 5G LDPC + 16-QAM R=1/2) when its codec runs;
+  with neither, for a conv autoencoder of Deep JSCC's size built here;
+* the metric time per image of all metrics (PSNR, SSIM, MS-SSIM, TC-PSNR, per-tier PSNR) on that scheme's
+  reconstruction, two ways: one :class:`~semcom_bench.benchmark.QualityMetrics` pass per batch (rounds once, shares
+  SSIM's full-resolution pass with MS-SSIM), and the five functions called image by image; plus each function alone.
+
+Scheme and metric timings alternate within each repeat and are medians, so machine load hits both alike; torch runs
+on ``--threads`` threads for both. Prints the metric/eval ratio per scheme.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from semcom_bench.annotate.patches import pool_any
+from semcom_bench.benchmark import QualityMetrics, ms_ssim, psnr, ssim, tc_psnr, tier_psnr
+from semcom_bench.datasets.imageio import parse_size
+from semcom_bench.datasets.synthcity.render import render_scene
+from semcom_bench.errors import SemcomError
+from semcom_bench.phy import AWGN, make_generator
+
+PATCH = 16
+CBR = 1 / 12  # Deep JSCC's operating point (paper preset)
+TIER_LABELS = {3: (24, 25), 2: (26, 27, 28, 29, 30, 31, 32, 33), 1: (19, 20)}  # Cityscapes label ids
+TASK_LABELS = (24, 25)  # pedestrian-collision-warning style mask: persons and riders
+
+
+def scenes(batch: int, size: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(B, H, W, 3)`` uint8 images, ``(B, H, W)`` task masks, ``(B, gh, gw)`` patch tiers."""
+    images, masks, grids = [], [], []
+    for i in range(batch):
+        scene = render_scene(seed, i, size)
+        images.append(scene.image)
+        masks.append(np.isin(scene.label_ids, TASK_LABELS))
+        grid = np.zeros(pool_any(masks[-1], PATCH).shape, np.uint8)
+        for tier in sorted(TIER_LABELS):  # ascending: higher tiers overwrite
+            grid[pool_any(np.isin(scene.label_ids, TIER_LABELS[tier]), PATCH)] = tier
+        grids.append(grid)
+    return np.stack(images), np.stack(masks), np.stack(grids)
+
+
+def conv_autoencoder() -> tuple[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """A stand-in of Deep JSCC's size (5 conv layers 16-32-32-32-c each way, kernel 5, 4x down), no channel."""
+    widths = [3, 16, 32, 32, 32, 8]
+    enc = nn.Sequential(
+        *[nn.Conv2d(a, b, 5, 2 if i < 2 else 1, 2) for i, (a, b) in enumerate(itertools.pairwise(widths))]
+    )
+    dec = nn.Sequential(
+        *[
+            nn.ConvTranspose2d(a, b, 5, 2 if i >= 3 else 1, 2, output_padding=1 if i >= 3 else 0)
+            for i, (a, b) in enumerate(itertools.pairwise(widths[::-1]))
+        ],
+        nn.Sigmoid(),
+    )
+    return "conv autoencoder (Deep JSCC size)", lambda x: dec(enc(x))
+
+
+def candidate_schemes(snr: float, seed: int) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
+    """``(name, eval)`` of the schemes available here: ``eval`` maps ``(B, 3, H, W)`` images to reconstructions."""
+    found = []
+    if importlib.util.find_spec("semcom_bench.schemes.deepjscc") is not None:
+        from semcom_bench.schemes.deepjscc import DeepJSCC
+
+        model = DeepJSCC(cbr=CBR).eval()  # the paper's layer widths are the defaults
+
+        def deepjscc(x: torch.Tensor) -> torch.Tensor:
+            tx = model.transmit(x, model.cbr)
+            y, state = AWGN()(tx.symbols, snr, make_generator(seed))
+            return model.receive(y, tx, state)
+
+        found.append((f"{model!r} transmit+AWGN+receive", deepjscc))
+    try:
+        from semcom_bench.schemes.separation import SeparationScheme
+
+        separation = SeparationScheme("hevc", code_rate=1 / 2, qam_order=16)
+    except (ImportError, SemcomError) as err:  # the codec may be missing on this machine: say so and go on
+        print(f"separation baseline skipped: {err}")
+    else:
+
+        def separate(x: torch.Tensor) -> torch.Tensor:
+            tx = separation.transmit(x, CBR)
+            y, state = AWGN()(tx.symbols, snr, make_generator(seed))
+            return separation.receive(y, tx, state)
+
+        found.append((f"{separation!r} transmit+AWGN+receive", separate))
+    return found or [conv_autoencoder()]
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def measure(
+    name: str,
+    scheme: Callable[[torch.Tensor], torch.Tensor],
+    images: np.ndarray,
+    masks: np.ndarray,
+    grids: np.ndarray,
+    args: argparse.Namespace,
+) -> None:
+    """Time ``scheme`` on the batch and every metric on its reconstruction; print the ratios."""
+    reference = torch.from_numpy(images).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
+    x = reference.float() / 255
+    b = len(images)
+    with torch.no_grad():
+        recon = scheme(x)
+    quality = QualityMetrics()
+
+    def evaluate() -> None:
+        with torch.no_grad():
+            scheme(x)
+
+    def one_pass() -> None:
+        quality.update(reference, recon, masks, grids, PATCH)
+
+    def per_image() -> None:
+        for i in range(b):
+            ref, rec = images[i], recon[i : i + 1]
+            psnr(ref, rec), ssim(ref, rec), ms_ssim(ref, rec)
+            tc_psnr(ref, rec, masks[i]), tier_psnr(ref, rec, grids[i], PATCH)
+
+    eval_t, pass_t, loop_t = [], [], []
+    for _ in range(args.repeats):  # alternate so that load changes hit scheme and metrics alike
+        eval_t.append(median_ms(evaluate, 1) / b)
+        # numba's parallel LDPC kernel (OpenMP layer) resets torch's thread count: set it back.
+        torch.set_num_threads(args.threads)
+        pass_t.append(median_ms(one_pass, 1) / b)
+        loop_t.append(median_ms(per_image, 1) / b)
+    eval_ms, pass_ms, loop_ms = (statistics.median(t) for t in (eval_t, pass_t, loop_t))
+    parts = {
+        "psnr": lambda: psnr(images[0], recon[:1]),
+        "ssim": lambda: ssim(images[0], recon[:1]),
+        "ms_ssim": lambda: ms_ssim(images[0], recon[:1]),
+        "tc_psnr": lambda: tc_psnr(images[0], recon[:1], masks[0]),
+        "tier_psnr": lambda: tier_psnr(images[0], recon[:1], grids[0], PATCH),
+    }
+    alone = {k: median_ms(f, args.repeats) for k, f in parts.items()}
+    values = {k: v if isinstance(v, dict) else round(v, 4) for k, v in quality.compute().items()}
+    print(f"\n{name}\n  eval {eval_ms:9.2f} ms/image")
+    print(f"  metrics, one QualityMetrics pass   {pass_ms:8.2f} ms/image = {100 * pass_ms / eval_ms:6.2f} % of eval")
+    print(f"  metrics, five functions per image  {loop_ms:8.2f} ms/image = {100 * loop_ms / eval_ms:6.2f} % of eval")
+    print("  each function alone: " + ", ".join(f"{k} {v:.2f}" for k, v in alone.items()) + " ms/image")
+    print(f"  dataset values: {values}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=parse_size, default=(256, 512), help="HxW")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for schemes and metrics alike")
+    parser.add_argument("--snr", type=float, default=10.0, help="AWGN SNR in dB")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    images, masks, grids = scenes(args.batch, args.size, args.seed)
+    print(
+        f"{args.batch} images {args.size[0]}x{args.size[1]}, {args.repeats} repeats, {args.threads} torch "
+        "thread(s); times are medians per image"
+    )
+    for name, scheme in candidate_schemes(args.snr, args.seed):
+        measure(name, scheme, images, masks, grids, args)
+
+
+if __name__ == "__main__":
+    main()

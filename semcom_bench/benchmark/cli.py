@@ -1,0 +1,127 @@
+"""`semcom-bench bench train | eval | report`."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, separation_specs
+from semcom_bench.benchmark.report import write_report
+from semcom_bench.benchmark.train import TrainState, load_profile, train
+
+app = typer.Typer(help="Train, evaluate and compare transmission schemes against a label set.", no_args_is_help=True)
+# Wide tables: outside a terminal (a pipe, a log) rich would squeeze them into 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True)
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be comma-separated numbers, e.g. -3,0,3,10") from None
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("[cyan]{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=err_console)
+
+
+@app.command("train")
+def train_command(
+    scheme: Annotated[str, typer.Option(help="Trainable scheme, e.g. deepjscc, ntscc.")],
+    labels: Annotated[Path, typer.Option(help="Label set whose images to train on.")],
+    out: Annotated[Path, typer.Option(help="Run folder; an existing checkpoint there is resumed.")],
+    profile: Annotated[str, typer.Option(help="smoke (CPU, minutes) or paper (GPU, papers' settings).")] = "smoke",
+    snr_train: Annotated[Optional[float], typer.Option(help="Training SNR in dB (profile default if omitted).")] = None,
+    cbr: Annotated[Optional[float], typer.Option(help="Target CBR, for schemes with a fixed bandwidth ratio.")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Optimiser steps (profile default if omitted).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of batches and channel draws.")] = 0,
+) -> None:
+    """Train a scheme over the channel; Ctrl-C keeps the last checkpoint and the same command resumes."""
+    settings = load_profile(profile, scheme)
+    settings.seed = seed
+    if snr_train is not None:
+        settings.snr_train = snr_train
+    if steps is not None:
+        settings.steps = steps
+    if cbr is not None:
+        settings.hparams["cbr"] = cbr
+    with _bar() as bar:
+        task = bar.add_task(f"train {scheme}", total=settings.steps, info="")
+
+        def update(state: TrainState) -> None:
+            bar.update(task, completed=state.step, info=f"loss {state.loss:.4f}  PSNR {state.psnr:.2f} dB")
+
+        path = train(scheme, labels, out, settings, profile, update)
+    console.print(f"checkpoint: {path.resolve()}")
+
+
+@app.command("eval")
+def eval_command(
+    scheme: Annotated[str, typer.Option(help="Scheme: a trained one with --checkpoint, or separation / capacity.")],
+    labels: Annotated[Path, typer.Option(help="Label set to evaluate on (its task masks and patch tiers).")],
+    out: Annotated[Path, typer.Option(help="Results Parquet file (rows are merged into it).")],
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint of a trained scheme.")] = None,
+    snr: Annotated[str, typer.Option(help="SNRs in dB, comma-separated.")] = "-3,0,3,10",
+    channel: Annotated[str, typer.Option(help="awgn or rayleigh.")] = "awgn",
+    rate: Annotated[Optional[str], typer.Option(help="Rate points, comma-separated: CBR, or eta for ntscc.")] = None,
+    codec: Annotated[str, typer.Option(help="Source codec of separation / capacity: hevc, jpeg2000, webp.")] = "hevc",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N images.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 4,
+    seed: Annotated[int, typer.Option(help="Run seed; same seed = same channel draws for every scheme.")] = 0,
+    force: Annotated[bool, typer.Option(help="Recompute configurations already in the results file.")] = False,
+) -> None:
+    """Evaluate a scheme over the channel with paired, seeded realisations; one results row per image and point."""
+    rates = _floats(rate, "--rate") if rate else []
+    if scheme == "separation":
+        specs = [spec for cbr in (rates or [1 / 16]) for spec in separation_specs(cbr, codec)]
+    elif scheme == "capacity":
+        specs = [EvalSpec("capacity", rates or [1 / 16], options={"codec": codec}, config=f"{codec} at capacity")]
+    else:
+        specs = [EvalSpec(scheme, rates, str(checkpoint) if checkpoint else None)]
+    with _bar() as bar:
+        task = bar.add_task(f"eval {scheme}", total=None, info="")
+        path = evaluate(specs, labels, _floats(snr, "--snr"), out, channel=channel, seed=seed,
+                        batch_size=batch_size, limit=limit, force=force,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"results: {path.resolve()}")
+
+
+@app.command("report")
+def report_command(
+    results: Annotated[Path, typer.Argument(help="Results Parquet file from `bench eval`.")],
+    out: Annotated[Optional[Path], typer.Option(help="Folder for plots and JSON (default: next to RESULTS).")] = None,
+) -> None:
+    """Print the comparison table and write plots, summary.json and a CompressAI-style compressai.json."""
+    folder = out or results.with_suffix("")
+    report = write_report(results, folder)
+    print_summary(report["summary"], f"{results.name}: dataset-level (pooled) metrics")
+    for path in [*report["plots"], *report["json"]]:
+        console.print(f"wrote {path.resolve()}")
+
+
+def print_summary(summary: list[dict[str, object]], title: str) -> None:
+    """The report's comparison table."""
+    table = Table(title=title)
+    columns = ("scheme", "config", "channel", "snr_db", "cbr", "psnr", "tc_psnr", "psnr_tier3", "psnr_tier0",
+               "ssim", "failed", "images")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("scheme", "config", "channel") else "right")
+    for entry in summary:
+        table.add_row(*[_fmt(entry[c]) for c in columns])
+    console.print(table)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "inf" if math.isinf(value) else ("nan" if math.isnan(value) else f"{value:.4g}")
+    return str(value)

@@ -1,0 +1,138 @@
+"""Results -> tables and plots: PSNR and TC-PSNR vs SNR and vs CBR, per-tier bars, CompressAI-style JSON.
+
+Dataset-level PSNRs pool the squared errors of all images first (dB of the mean MSE), as CompressAI reports; the
+per-image mean of dB is not used because one perfect or one failed image would dominate it. The separation baseline
+is reported per configuration and as "best over grid" per SNR, as the papers do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from semcom_bench.schemas import read_table
+
+MAX = 255.0
+TIERS = range(4)
+
+
+def _pooled_psnr(sse: float, pixels: int) -> float:
+    if pixels == 0:
+        return float("nan")
+    mse = sse / (3 * pixels)
+    return float("inf") if mse == 0 else 10 * math.log10(MAX**2 / mse)
+
+
+def summarize(results: str | Path) -> list[dict[str, Any]]:
+    """One row per (scheme, config, channel, SNR): images, mean CBR, pooled PSNR / TC-PSNR / tier PSNRs, mean SSIM,
+    failure and NaN counts; plus ``separation (best)`` rows picking the best configuration per (channel, SNR)."""
+    rows = read_table(results, "results").to_pylist()
+    groups: dict[tuple[str, str, str, float], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["scheme"], row["config"], row["channel"], row["snr_db"])].append(row)
+    summary = []
+    for (scheme, config, channel, snr), everything in sorted(groups.items()):
+        group = [r for r in everything if not r["nan_output"]] or everything  # NaN outputs are counted, not pooled
+        entry: dict[str, Any] = {
+            "scheme": scheme, "config": config, "channel": channel, "snr_db": snr, "images": len(everything),
+            "cbr": sum(r["cbr"] for r in everything) / len(everything),
+            "psnr": _pooled_psnr(sum(r["sse"] for r in group), sum(r["pixels"] for r in group)),
+            "tc_psnr": _pooled_psnr(sum(r["tc_sse"] for r in group), sum(r["tc_pixels"] for r in group)),
+            "ssim": sum(r["ssim"] for r in group) / len(group),
+            "failed": sum(r["failed"] for r in everything), "nan_output": sum(r["nan_output"] for r in everything),
+        }
+        for t in TIERS:
+            entry[f"psnr_tier{t}"] = _pooled_psnr(sum(r[f"sse_tier{t}"] for r in group),
+                                                  sum(r[f"pixels_tier{t}"] for r in group))
+        summary.append(entry)
+    best: dict[tuple[str, float], dict[str, Any]] = {}
+    for entry in summary:
+        if entry["scheme"] == "separation":
+            key = (entry["channel"], entry["snr_db"])
+            if key not in best or entry["psnr"] > best[key]["psnr"]:
+                best[key] = entry
+    summary += [{**entry, "scheme": "separation (best)", "config": f"best: {entry['config']}"}
+                for _, entry in sorted(best.items())]
+    return summary
+
+
+def _series(summary: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Curves to draw: one per scheme and config, except the separation grid, shown through its best-of-grid curve."""
+    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in summary:
+        if entry["scheme"] == "separation":
+            continue
+        name = entry["scheme"] if entry["scheme"] == "separation (best)" else f"{entry['scheme']} {entry['config']}".strip()
+        series[f"{name} [{entry['channel']}]"].append(entry)
+    return series
+
+
+def write_plots(summary: list[dict[str, Any]], out: str | Path) -> list[Path]:
+    """PNG plots of the summary into ``out``; returns their paths."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    series = _series(summary)
+    paths = []
+    for metric, label in (("psnr", "PSNR (dB)"), ("tc_psnr", "TC-PSNR (dB)")):
+        for x, xlabel in (("snr_db", "SNR (Es/N0, dB)"), ("cbr", "CBR (channel uses / 3HW)")):
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            for name, points in sorted(series.items()):
+                points = sorted(points, key=lambda p: p[x])
+                ax.plot([p[x] for p in points], [p[metric] for p in points], marker="o", label=name)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+            path = out / f"{metric}_vs_{'snr' if x == 'snr_db' else 'cbr'}.png"
+            fig.tight_layout()
+            fig.savefig(path, dpi=120)
+            plt.close(fig)
+            paths.append(path)
+    top_snr = max(entry["snr_db"] for entry in summary)
+    at_top = {name: next(p for p in points if p["snr_db"] == top_snr)
+              for name, points in series.items() if any(p["snr_db"] == top_snr for p in points)}
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    width = 0.8 / max(len(at_top), 1)
+    for k, (name, entry) in enumerate(sorted(at_top.items())):
+        ax.bar([t + k * width for t in TIERS], [entry[f"psnr_tier{t}"] for t in TIERS], width, label=name)
+    ax.set_xticks([t + 0.4 - width / 2 for t in TIERS], ["background", "low", "medium", "high"])
+    ax.set_ylabel(f"PSNR (dB) at {top_snr:g} dB SNR")
+    ax.set_title("PSNR per importance tier (SA-OOSC Fig. 5)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(out / "psnr_per_tier.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def compressai_json(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One CompressAI-style results document per curve (``name``, ``description``, ``results`` lists)."""
+    docs = []
+    for name, points in sorted(_series(summary).items()):
+        points = sorted(points, key=lambda p: p["snr_db"])
+        docs.append({
+            "name": name,
+            "description": "semcom-bench results; PSNRs pool squared errors over images",
+            "results": {key: [p[column] for p in points] for key, column in
+                        (("snr", "snr_db"), ("cbr", "cbr"), ("psnr-rgb", "psnr"), ("tc-psnr", "tc_psnr"),
+                         ("ssim-rgb", "ssim"))},
+        })
+    return docs
+
+
+def write_report(results: str | Path, out: str | Path) -> dict[str, Any]:
+    """Summary table (``summary.json``), plots and ``compressai.json`` into ``out``; returns paths and summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(results)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "compressai.json").write_text(json.dumps(compressai_json(summary), indent=1))
+    return {"summary": summary, "plots": write_plots(summary, out), "json": [out / "summary.json", out / "compressai.json"]}

@@ -1,0 +1,161 @@
+"""Training harness: profiles, seeds, checkpoints with resume, one loop for every trainable scheme.
+
+The harness owns the optimiser and the schedule; a scheme owns its loss (``TrainableScheme.training_step``).
+CompressAI's entropy-bottleneck quantiles (parameters named ``*.quantiles``) get their own optimiser on ``aux_loss``,
+as CompressAI's own training does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from semcom_bench.benchmark.data import BenchmarkData
+from semcom_bench.errors import SemcomError
+from semcom_bench.phy.base import CHANNELS
+from semcom_bench.phy.channels import make_generator
+from semcom_bench.schemes.base import SCHEMES, TrainableScheme
+
+PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainSettings:
+    """A training run's schedule; a profile gives the defaults, the CLI may override them."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    snr_train: float
+    channel: str = "awgn"
+    seed: int = 0
+    checkpoint_every: int = 50
+    aux_lr: float = 1e-3
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+
+def load_profile(profile: str, scheme: str) -> TrainSettings:
+    """The settings of ``profile`` (``smoke`` or ``paper``) for ``scheme``, from ``profiles.yaml``."""
+    profiles = yaml.safe_load(PROFILES_FILE.read_text())
+    if profile not in profiles:
+        raise SemcomError(f"unknown profile {profile!r}", hint=f"choose one of: {', '.join(profiles)}")
+    base = dict(profiles[profile])
+    base.pop("description", None)
+    per_scheme = base.pop("schemes", {})
+    if scheme not in per_scheme:
+        raise SemcomError(f"profile {profile!r} has no settings for scheme {scheme!r}",
+                          hint=f"trainable schemes in it: {', '.join(per_scheme)}")
+    overrides = dict(per_scheme[scheme])
+    hparams = overrides.pop("hparams", {})
+    return TrainSettings(**{**base, **overrides}, hparams=hparams)
+
+
+@dataclass
+class TrainState:
+    """Progress of a run, reported after every step."""
+
+    step: int
+    steps: int
+    loss: float
+    psnr: float
+
+
+def build_scheme(name: str, hparams: dict[str, Any]) -> TrainableScheme:
+    """A fresh trainable scheme ``name`` with ``hparams``."""
+    cls = SCHEMES.get(name)
+    if not issubclass(cls, TrainableScheme):
+        raise SemcomError(f"scheme {name!r} has nothing to train", hint="evaluate it directly with `bench eval`")
+    return cls(**hparams)
+
+
+def _save(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # a crash mid-save leaves the previous checkpoint intact
+
+
+def load_checkpoint(path: str | Path, scheme: str | None = None) -> tuple[TrainableScheme, dict[str, Any]]:
+    """Rebuild the scheme stored in checkpoint ``path``; ``scheme`` (if given) must match the stored one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise SemcomError(f"no checkpoint {path}", hint="train one with `semcom-bench bench train --out DIR`")
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    if scheme is not None and payload["scheme"] != scheme:
+        raise SemcomError(f"{path} is a checkpoint of scheme {payload['scheme']!r}, not {scheme!r}",
+                          hint=f"pass --scheme {payload['scheme']} or the checkpoint of a {scheme} run")
+    model = build_scheme(payload["scheme"], payload["hparams"])
+    model.load_state_dict(payload["state_dict"])
+    return model, payload
+
+
+def train(
+    scheme: str,
+    labelset: str | Path,
+    out: str | Path,
+    settings: TrainSettings,
+    profile: str = "custom",
+    progress: Callable[[TrainState], None] | None = None,
+) -> Path:
+    """Train ``scheme`` on the images of ``labelset``; checkpoints go to ``out/checkpoint.pt``, and a run that finds one
+    there continues from it (same scheme, hyper-parameters and data resolution only). Returns the checkpoint path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = BenchmarkData(labelset)
+    with torch.random.fork_rng():  # seeded initial weights, without touching the caller's random state
+        torch.manual_seed(settings.seed)
+        model = build_scheme(scheme, settings.hparams)
+    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    optimizer = torch.optim.Adam(main_params, lr=settings.lr)
+    aux_optimizer = torch.optim.Adam(aux_params, lr=settings.aux_lr) if aux_params else None
+    channel = CHANNELS.get(settings.channel)()
+    meta = {"scheme": scheme, "hparams": model.hparams(), "resolution": list(data.resolution),
+            "settings": asdict(settings), "profile": profile, "labelset": str(Path(labelset).resolve())}
+    path = out / CHECKPOINT
+    start = 0
+    if path.is_file():
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        for key in ("scheme", "hparams", "resolution"):
+            if payload[key] != meta[key]:
+                raise SemcomError(f"{path} was trained with another {key} ({payload[key]} != {meta[key]})",
+                                  hint="resume with the same scheme, settings and data, or choose a new --out")
+        model.load_state_dict(payload["state_dict"])
+        optimizer.load_state_dict(payload["optimizer"])
+        if aux_optimizer is not None:
+            aux_optimizer.load_state_dict(payload["aux_optimizer"])
+        start = payload["step"]
+    batch_gen = torch.Generator().manual_seed(settings.seed)
+    for _ in range(start):  # replay the batch draws so a resumed run sees the batches an unbroken one would
+        torch.randint(len(data), (settings.batch_size,), generator=batch_gen)
+    model.train()
+    for step in range(start, settings.steps):
+        indices = torch.randint(len(data), (settings.batch_size,), generator=batch_gen).tolist()
+        images = data.batch(indices)
+        out_step = model.training_step(images, channel, settings.snr_train, make_generator(settings.seed * 1_000_003 + step))
+        loss = out_step["loss"]
+        if not torch.isfinite(loss):
+            raise SemcomError(f"training diverged at step {step}: loss {loss.item()}", hint="lower the learning rate")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if aux_optimizer is not None and "aux_loss" in out_step:
+            aux_optimizer.zero_grad()
+            out_step["aux_loss"].backward()
+            aux_optimizer.step()
+        mse = float(out_step.get("mse", torch.tensor(float("nan"))).detach())
+        if progress is not None:
+            progress(TrainState(step + 1, settings.steps, float(loss.detach()), 10 * math.log10(1 / mse) if mse > 0 else float("nan")))
+        if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
+            _save(path, {**meta, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer else None, "step": step + 1})
+    return path

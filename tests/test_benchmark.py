@@ -1,0 +1,158 @@
+"""The benchmark harness with a tiny scheme of the test's own: training, resume, evaluation, bad inputs, report."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
+from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, pair_seed
+from semcom_bench.benchmark.report import summarize, write_report
+from semcom_bench.benchmark.train import TrainSettings, load_checkpoint, train
+from semcom_bench.datasets.synthcity import generate
+from semcom_bench.errors import SemcomError, ShapeMismatchError
+from semcom_bench.phy.base import Channel, ChannelState
+from semcom_bench.phy.power import normalize_power
+from semcom_bench.schemas import LabelSet, read_table, write_table
+from semcom_bench.schemes.base import SCHEMES, TrainableScheme, Transmission
+
+
+@SCHEMES.register("test-tiny")
+class TinyJSCC(TrainableScheme):
+    """A two-layer conv autoencoder: 4x4 patches of 48 values -> ``symbols`` complex symbols each."""
+
+    def __init__(self, symbols: int = 6, nan_first: bool = False) -> None:
+        super().__init__()
+        self.symbols, self.nan_first = symbols, nan_first
+        self.enc = torch.nn.Conv2d(3, 2 * symbols, 4, stride=4)
+        self.dec = torch.nn.ConvTranspose2d(2 * symbols, 3, 4, stride=4)
+
+    def hparams(self) -> dict[str, Any]:
+        return {"symbols": self.symbols, "nan_first": self.nan_first}
+
+    def transmit(self, images: torch.Tensor, rate: float, labels: Any | None = None) -> Transmission:
+        z = self.enc(images)
+        self._shape = z.shape
+        flat = z.flatten(1)
+        x = normalize_power(torch.complex(flat[:, ::2], flat[:, 1::2]))
+        return Transmission(x, torch.full((x.shape[0],), x.shape[1], dtype=torch.int64))
+
+    def receive(self, received: torch.Tensor, transmission: Transmission, state: ChannelState) -> torch.Tensor:
+        real = torch.stack([received.real, received.imag], dim=-1).flatten(1).reshape(self._shape)
+        out = torch.sigmoid(self.dec(real))
+        if self.nan_first and not self.training:  # a model that breaks at evaluation time
+            out = out.clone()
+            out[0] = float("nan")
+        return out
+
+    def training_step(self, images: torch.Tensor, channel: Channel, snr_db: float,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        tx = self.transmit(images, 0.0)
+        y, state = channel(tx.symbols, snr_db, generator)
+        mse = torch.mean((self.receive(y, tx, state) - images) ** 2)
+        return {"loss": mse, "mse": mse}
+
+
+SETTINGS = dict(batch_size=2, lr=5e-3, snr_train=10.0, checkpoint_every=2)
+
+
+def make_labels(folder: Path, n: int, size: tuple[int, int], seed: int) -> Path:
+    root = folder / f"city-{seed}-{size[0]}"
+    generate(root, n=n, seed=seed, size=size)
+    annotate(AnnotateConfig(dataset="synthcity", root=str(root), split="train", task="pedestrian-collision-warning"),
+             folder / f"labels-{seed}-{size[0]}")
+    return folder / f"labels-{seed}-{size[0]}"
+
+
+@pytest.fixture(scope="module")
+def labels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_labels(tmp_path_factory.mktemp("bench"), 5, (64, 128), 3)
+
+
+def test_training_lowers_the_loss_and_resumes_exactly(labels: Path, tmp_path: Path) -> None:
+    losses: list[float] = []
+    straight = train("test-tiny", labels, tmp_path / "straight", TrainSettings(steps=12, **SETTINGS),
+                     progress=lambda s: losses.append(s.loss))
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    train("test-tiny", labels, tmp_path / "broken", TrainSettings(steps=6, **SETTINGS))
+    resumed = train("test-tiny", labels, tmp_path / "broken", TrainSettings(steps=12, **SETTINGS))
+    a, payload = load_checkpoint(straight)
+    b, _ = load_checkpoint(resumed)
+    assert payload["step"] == 12 and payload["resolution"] == [64, 128]
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6), name
+
+
+def test_checkpoint_of_another_scheme_is_refused(labels: Path, tmp_path: Path) -> None:
+    path = train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=2, **SETTINGS))
+    with pytest.raises(SemcomError, match="checkpoint of scheme 'test-tiny', not 'deepjscc'"):
+        load_checkpoint(path, "deepjscc")
+    with pytest.raises(SemcomError, match="another hparams"):
+        train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=4, **SETTINGS, hparams={"symbols": 3}))
+
+
+def test_eval_rows_pairing_nan_and_report(labels: Path, tmp_path: Path) -> None:
+    ckpt = train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=4, **SETTINGS))
+    nan_ckpt = train("test-tiny", labels, tmp_path / "nan", TrainSettings(steps=2, **SETTINGS, hparams={"nan_first": True}))
+    out = tmp_path / "results.parquet"
+    evaluate([EvalSpec("test-tiny", [0.1], str(ckpt), config="a")], labels, [0.0, 10.0], out, batch_size=2)
+    evaluate([EvalSpec("test-tiny", [0.1], str(nan_ckpt), config="nan")], labels, [0.0, 10.0], out, batch_size=2)
+    rows = read_table(out, "results").to_pylist()
+    assert len(rows) == 2 * 5 * 2  # two schemes x five images x two SNRs, the first run's rows kept
+    good = [r for r in rows if r["config"] == "a"]
+    assert all(r["channel_uses"] == 6 * 16 * 32 and math.isclose(r["cbr"], 6 * 16 * 32 / (3 * 64 * 128)) for r in good)
+    by_key = {(r["config"], r["image_id"], r["snr_db"]): r for r in rows}
+    for (config, image_id, snr), r in by_key.items():
+        assert r["seed"] == pair_seed(0, image_id, snr) == by_key[("a", image_id, snr)]["seed"]  # paired draws
+    nan_rows = [r for r in rows if r["config"] == "nan" and r["nan_output"]]
+    assert len(nan_rows) == 3 * 2 and all(math.isnan(r["psnr"]) for r in nan_rows)  # batch heads: images 0, 2, 4
+    low, high = (np.mean([r["psnr"] for r in good if r["snr_db"] == s]) for s in (0.0, 10.0))
+    assert high > low
+    summary = [s for s in summarize(out) if s["config"] == "a" and s["snr_db"] == 10.0][0]
+    sse = sum(r["sse"] for r in good if r["snr_db"] == 10.0)
+    pixels = sum(r["pixels"] for r in good if r["snr_db"] == 10.0)
+    assert math.isclose(summary["psnr"], 10 * math.log10(255**2 / (sse / (3 * pixels))))
+    report = write_report(out, tmp_path / "report")
+    assert {p.name for p in report["plots"]} >= {"psnr_vs_snr.png", "tc_psnr_vs_cbr.png", "psnr_per_tier.png"}
+    assert all(p.stat().st_size > 1000 for p in report["plots"])
+
+
+def test_resolution_mismatch_is_refused(labels: Path, tmp_path: Path) -> None:
+    ckpt = train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=2, **SETTINGS))
+    bigger = make_labels(tmp_path, 2, (128, 256), 4)
+    with pytest.raises(ShapeMismatchError, match="trained at"):
+        evaluate([EvalSpec("test-tiny", [0.1], str(ckpt))], bigger, [10.0], tmp_path / "r.parquet")
+
+
+def test_label_set_without_task_masks_names_the_task(labels: Path, tmp_path: Path) -> None:
+    copy = LabelSet.create(tmp_path / "copy", {"dataset": "synthcity", "split": "train",
+                                               "config": LabelSet.open(labels).manifest["config"]})
+    for name in ("images", "patches"):
+        copy.write(name, LabelSet.open(labels).read(name))
+    write_table("task_masks", LabelSet.open(labels).read("task_masks").slice(0, 0), copy.table_path("task_masks"))
+    with pytest.raises(SemcomError, match="no task mask for task 'pedestrian-collision-warning'"):
+        evaluate([EvalSpec("capacity", [0.1])], tmp_path / "copy", [10.0], tmp_path / "r.parquet")
+
+
+def test_evaluation_resumes_finished_configurations(labels: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcom_bench.benchmark import evaluate as evaluate_module
+
+    out = tmp_path / "results.parquet"
+    spec = EvalSpec("capacity", [0.1], options={"codec": "hevc"}, config="hevc at capacity")
+    evaluate([spec], labels, [3.0], out, limit=2)
+    before = read_table(out, "results").to_pylist()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished configuration was evaluated again")
+
+    monkeypatch.setattr(evaluate_module, "_scheme_rows", refuse)
+    evaluate([spec], labels, [3.0], out, limit=2)
+    assert repr(read_table(out, "results").to_pylist()) == repr(before)  # repr: NaN columns compare equal
+    with pytest.raises(AssertionError, match="evaluated again"):
+        evaluate([spec], labels, [3.0], out, limit=2, force=True)
