@@ -156,3 +156,17 @@ def test_evaluation_resumes_finished_configurations(labels: Path, tmp_path: Path
     assert repr(read_table(out, "results").to_pylist()) == repr(before)  # repr: NaN columns compare equal
     with pytest.raises(AssertionError, match="evaluated again"):
         evaluate([spec], labels, [3.0], out, limit=2, force=True)
+
+
+def test_ntscc_evaluation_draws_code_length_heatmaps(labels: Path, tmp_path: Path) -> None:
+    from semcom_bench.benchmark.train import load_profile
+
+    settings = load_profile("smoke", "ntscc")
+    settings.steps, settings.batch_size = 2, 2
+    ckpt = train("ntscc", labels, tmp_path / "ntscc", settings)
+    out = tmp_path / "results.parquet"
+    evaluate([EvalSpec("ntscc", [0.3], str(ckpt), config="smoke")], labels, [10.0], out, batch_size=2, limit=2)
+    rows = read_table(out, "results").to_pylist()
+    assert len(rows) == 2 and all(r["channel_uses"] > 0 for r in rows)
+    pngs = sorted((tmp_path / "results-heatmaps").glob("*.png"))
+    assert len(pngs) == 2 and all(p.stat().st_size > 2000 for p in pngs)

@@ -141,8 +141,32 @@ def _batches(n: int, size: int) -> Iterator[list[int]]:
         yield list(range(start, min(start + size, n)))
 
 
+def save_heatmaps(maps: torch.Tensor, items: list[LabeledImage], title: str, folder: Path) -> list[Path]:
+    """PNGs of ``(B, h, w)`` symbols per token over each image, as SA-OOSC Fig. 4 shows code-length allocation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for grid, item in zip(maps.cpu().numpy(), items, strict=True):
+        h, w = item.image.shape[:2]
+        fig, ax = plt.subplots(figsize=(8, 8 * h / w + 0.6))
+        ax.imshow(item.image)
+        shown = ax.imshow(grid, cmap="inferno", alpha=0.55, extent=(0, w, h, 0), interpolation="nearest")
+        fig.colorbar(shown, ax=ax, fraction=0.025, label="channel symbols per token")
+        ax.set_title(f"{title}: {item.image_id}", fontsize=9)
+        ax.axis("off")
+        name = "".join(c if c.isalnum() or c in "-." else "_" for c in f"{title}_{item.image_id}") + ".png"
+        fig.savefig(folder / name, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(folder / name)
+    return paths
+
+
 def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel_name: str, seed: int,
-                 batch_size: int, tick: Callable[[], None]) -> list[dict[str, Any]]:
+                 batch_size: int, tick: Callable[[], None], heatmaps: Path) -> list[dict[str, Any]]:
     h, w = data.resolution
     rows = []
     if spec.scheme == "capacity":  # a bound, not a realisable scheme: it needs the SNR at the transmitter
@@ -173,6 +197,10 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
                 start = time.perf_counter()
                 tx = scheme.transmit(images, rate)  # once per batch: what is sent does not depend on the SNR
                 encode_s = (time.perf_counter() - start) / len(batch)
+                maps = scheme.code_lengths(tx) if batch[0] == 0 else None
+                if maps is not None:
+                    save_heatmaps(maps, [data[i] for i in batch], f"{spec.scheme} {spec.config} rate {rate:g}",
+                                  heatmaps)
                 for snr in snrs:
                     seeds = [pair_seed(seed, data[i].image_id, snr) for i in batch]
                     received, state = _through_channel(channel, tx.symbols, tx.lengths, snr, seeds)
@@ -214,7 +242,8 @@ def evaluate(
     """Evaluate ``specs`` on ``labelset`` at ``snrs``; rows go to the results table ``out`` (merged, atomic).
 
     A configuration whose rows are all in ``out`` already is skipped unless ``force``; ``progress(done, total)``
-    counts batches. Returns ``out``.
+    counts batches. Schemes that allocate symbols per token also get code-length heatmaps of their first batch in
+    ``{out stem}-heatmaps/``. Returns ``out``.
     """
     out = Path(out)
     CHANNELS.get(channel)  # an unknown channel fails before any work
@@ -233,7 +262,7 @@ def evaluate(
         if not force and _complete(spec, existing, data.image_ids, snrs, channel, seed):
             done += batches  # finished by an earlier run: its rows stay as they are
             continue
-        rows = _scheme_rows(spec, data, snrs, channel, seed, batch_size, tick)
+        rows = _scheme_rows(spec, data, snrs, channel, seed, batch_size, tick, out.with_name(f"{out.stem}-heatmaps"))
         replaced = {(r["scheme"], r["checkpoint"], r["config"], r["channel"]) for r in rows}
         keep = [r for r in existing if (r["scheme"], r["checkpoint"], r["config"], r["channel"]) not in replaced]
         write_table("results", to_table("results", keep + rows), out)

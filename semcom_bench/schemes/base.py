@@ -58,6 +58,11 @@ class Scheme(ABC):
         ``transmission`` gives the receiver only what it legitimately has: ``lengths`` and ``side``.
         """
 
+    def code_lengths(self, transmission: Transmission) -> torch.Tensor | None:
+        """``(B, h, w)`` channel symbols spent on each spatial token (SA-OOSC Fig. 4), or ``None`` for schemes that
+        spend them uniformly or have no token grid."""
+        return None
+
 
 SCHEMES: Registry[type[Scheme]] = Registry("scheme")
 

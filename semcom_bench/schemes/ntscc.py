@@ -348,6 +348,10 @@ class NTSCC(TrainableScheme):
         side_uses = torch.ceil(side_bits.float() / self.side_bits_per_use).to(torch.int64)  # exact below 2**24 bits
         return Transmission(symbols=symbols, lengths=lengths, side=side, side_uses=side_uses)
 
+    def code_lengths(self, transmission: Transmission) -> torch.Tensor:
+        """``(B, h, w)`` k_i of every latent token."""
+        return self._table[transmission.side["rate_indices"]]
+
     def transmit(self, images: torch.Tensor, rate: float, labels: Any | None = None) -> Transmission:
         """``(B, 3, H, W)`` in ``[0, 1]`` -> variable-length symbols; ``rate`` is eta (channel uses per bit).
 
