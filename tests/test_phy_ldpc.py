@@ -181,3 +181,15 @@ def test_base_graph_selection() -> None:
 def test_invalid_parameters(kwargs: dict, message: str) -> None:
     with pytest.raises(SemcomError, match=message):
         LDPC5G(**kwargs)
+
+
+def test_fast_decoding_leaves_torchs_thread_count_alone() -> None:
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(1); from semcom_bench.phy.ldpc import LDPC5G; c = LDPC5G(512, 1024); "
+            "x = c.encode(torch.randint(0, 2, (4, 512)).float()); c.decode((2 * x - 1) * 8.0); "
+            "print(torch.get_num_threads())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"

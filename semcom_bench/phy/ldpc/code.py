@@ -248,7 +248,9 @@ class LDPC5G:
         lead = llr.shape[:-1]
         flat = llr.reshape(-1, self.n)
         if self.decoder == "fast":
+            threads = torch.get_num_threads()
             bits, ok, iters = self._decode_fast(flat)
+            torch.set_num_threads(threads)  # numba's OpenMP start-up resets torch's thread count
         else:
             bits, ok, iters = self._decode_sionna(flat)
         return Decoded(
