@@ -112,7 +112,7 @@ def report_command(
 def print_summary(summary: list[dict[str, object]], title: str) -> None:
     """The report's comparison table."""
     table = Table(title=title)
-    columns = ("scheme", "config", "channel", "snr_db", "cbr", "psnr", "tc_psnr", "psnr_tier3", "psnr_tier0",
+    columns = ("scheme", "config", "rate", "channel", "snr_db", "cbr", "psnr", "tc_psnr", "psnr_tier3", "psnr_tier0",
                "ssim", "failed", "images")
     for column in columns:
         table.add_column(column, justify="left" if column in ("scheme", "config", "channel") else "right")

@@ -28,17 +28,19 @@ def _pooled_psnr(sse: float, pixels: int) -> float:
 
 
 def summarize(results: str | Path) -> list[dict[str, Any]]:
-    """One row per (scheme, config, channel, SNR): images, mean CBR, pooled PSNR / TC-PSNR / tier PSNRs, mean SSIM,
-    failure and NaN counts; plus ``separation (best)`` rows picking the best configuration per (channel, SNR)."""
+    """One row per (scheme, config, rate point, channel, SNR): images, mean CBR, pooled PSNR / TC-PSNR / tier PSNRs,
+    mean SSIM, failure and NaN counts; plus ``separation (best)`` rows picking the best configuration per (channel,
+    SNR)."""
     rows = read_table(results, "results").to_pylist()
-    groups: dict[tuple[str, str, str, float], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, float, str, float], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[(row["scheme"], row["config"], row["channel"], row["snr_db"])].append(row)
+        groups[(row["scheme"], row["config"], row["rate"], row["channel"], row["snr_db"])].append(row)
     summary = []
-    for (scheme, config, channel, snr), everything in sorted(groups.items()):
+    for (scheme, config, rate, channel, snr), everything in sorted(groups.items()):
         group = [r for r in everything if not r["nan_output"]] or everything  # NaN outputs are counted, not pooled
         entry: dict[str, Any] = {
-            "scheme": scheme, "config": config, "channel": channel, "snr_db": snr, "images": len(everything),
+            "scheme": scheme, "config": config, "rate": rate, "channel": channel, "snr_db": snr,
+            "images": len(everything),
             "cbr": sum(r["cbr"] for r in everything) / len(everything),
             "psnr": _pooled_psnr(sum(r["sse"] for r in group), sum(r["pixels"] for r in group)),
             "tc_psnr": _pooled_psnr(sum(r["tc_sse"] for r in group), sum(r["tc_pixels"] for r in group)),
@@ -63,10 +65,15 @@ def summarize(results: str | Path) -> list[dict[str, Any]]:
 def _series(summary: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Curves to draw: one per scheme and config, except the separation grid, shown through its best-of-grid curve."""
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rates: dict[tuple[str, str], set[float]] = defaultdict(set)
+    for entry in summary:
+        rates[(entry["scheme"], entry["config"])].add(entry["rate"])
     for entry in summary:
         if entry["scheme"] == "separation":
             continue
         name = entry["scheme"] if entry["scheme"] == "separation (best)" else f"{entry['scheme']} {entry['config']}".strip()
+        if len(rates[(entry["scheme"], entry["config"])]) > 1 and entry["scheme"] != "separation (best)":
+            name += f" rate {entry['rate']:g}"  # a scheme swept over its rate knob draws one curve per point
         series[f"{name} [{entry['channel']}]"].append(entry)
     return series
 
