@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from toy_scenes import psnr, toy_images
 
 from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy import AWGN, Rayleigh, average_power, make_generator
@@ -21,26 +22,6 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def toy_images(n: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
-    """``(n, 3, H, W)`` smooth scenes: a vertical colour gradient with two flat rectangles."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.linspace(0, 1, height)[:, None].expand(height, width)
-    out = []
-    for _ in range(n):
-        top, bottom = torch.rand(2, 3, 1, 1, generator=g)
-        img = top * (1 - t) + bottom * t
-        for _ in range(2):
-            y0 = int(torch.randint(0, height // 2, (), generator=g))
-            x0 = int(torch.randint(0, width // 2, (), generator=g))
-            img[:, y0 : y0 + height // 3, x0 : x0 + width // 4] = torch.rand(3, 1, 1, generator=g)
-        out.append(img)
-    return torch.stack(out)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(-10 * torch.log10(((a - b) ** 2).mean()))
 
 
 def test_registered() -> None:

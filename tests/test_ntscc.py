@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from toy_scenes import psnr, toy_images
 
 from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy import AWGN, Rayleigh, average_power, make_generator
@@ -37,33 +38,13 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def toy_images(n: int, seed: int = 0) -> torch.Tensor:
-    """``(n, 3, H, W)`` smooth scenes: a vertical colour gradient with two flat rectangles."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.linspace(0, 1, H)[:, None].expand(H, W)
-    out = []
-    for _ in range(n):
-        top, bottom = torch.rand(2, 3, 1, 1, generator=g)
-        img = top * (1 - t) + bottom * t
-        for _ in range(2):
-            y0 = int(torch.randint(0, H // 2, (), generator=g))
-            x0 = int(torch.randint(0, W // 2, (), generator=g))
-            img[:, y0 : y0 + H // 3, x0 : x0 + W // 4] = torch.rand(3, 1, 1, generator=g)
-        out.append(img)
-    return torch.stack(out)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(-10 * torch.log10(((a - b) ** 2).mean()))
-
-
 @pytest.fixture(scope="module")
 def trained() -> tuple[NTSCC, torch.Tensor, list[float]]:
     """A tiny NTSCC after 120 steps on 8 toy images (AWGN, 20 dB), in eval mode; with its training losses."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    images = toy_images(8)
+    images = toy_images(8, H, W)
     model = NTSCC(**TINY)
     optimiser = torch.optim.Adam(list(model.main_parameters()), lr=3e-3)
     losses = []
@@ -139,7 +120,7 @@ def test_receive_ignores_padding_and_reconstructs(trained: tuple[NTSCC, torch.Te
 def test_rayleigh_and_hyperprior_side_information() -> None:
     torch.manual_seed(0)
     model = NTSCC(**TINY, send_hyperprior=True).eval()
-    images = toy_images(2)
+    images = toy_images(2, H, W)
     with torch.no_grad():
         tx = model.transmit(images, 0.5)
         received, state = Rayleigh()(tx.symbols, 10.0, make_generator(0))
@@ -153,7 +134,7 @@ def test_rayleigh_and_hyperprior_side_information() -> None:
 def test_gradients_reach_every_parameter() -> None:
     torch.manual_seed(0)
     model = NTSCC(**TINY, send_hyperprior=True)
-    out = model.training_step(toy_images(2), Rayleigh(), 10.0, make_generator(0))
+    out = model.training_step(toy_images(2, H, W), Rayleigh(), 10.0, make_generator(0))
     assert set(out) >= {"loss", "mse", "bpp_y", "bpp_z", "cbr", "eta", "aux_loss"}
     out["loss"].backward()
     aux = {id(p) for p in model.aux_parameters()}
@@ -172,7 +153,7 @@ def test_hparams_rebuild_identical_architecture() -> None:
     rebuilt = type(model)(**hp)
     assert rebuilt.hparams() == model.hparams()
     rebuilt.load_state_dict(model.state_dict())  # strict: same parameter names and shapes
-    images = toy_images(1)
+    images = toy_images(1, H, W)
     with torch.no_grad():
         a, b = model.eval().transmit(images, 0.3), rebuilt.eval().transmit(images, 0.3)
     torch.testing.assert_close(a.symbols, b.symbols)
