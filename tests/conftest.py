@@ -44,3 +44,14 @@ def server() -> Iterator[object]:
 
     with LocalOpenAIServer() as srv:
         yield srv
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models: one intra-op thread is faster than two contended ones; restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
