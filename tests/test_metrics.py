@@ -396,3 +396,25 @@ def test_model_complexity() -> None:
     assert conv.training and torch.equal(conv[2].running_mean, running)  # no side effects
     linear = torch.nn.Linear(10, 5)
     assert model_complexity(linear, (torch.rand(2, 10),)) == {"params": 55, "macs": 100}
+
+
+def test_per_image_sums_match_a_direct_computation() -> None:
+    from semcom_bench.benchmark.metrics import PSNR, TierPSNR
+
+    rng = np.random.default_rng(5)
+    ref = rng.integers(0, 256, (2, 20, 30, 3), dtype=np.uint8)
+    rec = rng.integers(0, 256, (2, 20, 30, 3), dtype=np.uint8)
+    tiers = rng.integers(0, 3, (2, 2, 3))  # patch size 10, tiers 0..2 only
+    err = ((ref.astype(np.float64) - rec) ** 2).sum(axis=3)
+    psnr_metric, tier_metric = PSNR(), TierPSNR()
+    for k in range(2):
+        psnr_metric.update(ref[k], rec[k])
+        tier_metric.update(ref[k], rec[k], tiers[k], 10)
+    sse, pixels = psnr_metric.sums()
+    assert np.allclose(sse, err.sum(axis=(1, 2))) and pixels.tolist() == [600, 600]
+    tier_sse, tier_pixels = tier_metric.sums(4)
+    for k in range(2):
+        per_pixel = np.repeat(np.repeat(tiers[k], 10, axis=0), 10, axis=1)
+        for t in range(4):
+            assert np.isclose(tier_sse[k, t], err[k][per_pixel == t].sum())
+            assert tier_pixels[k, t] == (per_pixel == t).sum()

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from semcom_bench.benchmark import metrics
@@ -27,10 +26,12 @@ from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy.base import CHANNELS, Channel, ChannelState
 from semcom_bench.phy.channels import make_generator
 from semcom_bench.schemas import read_table, to_table, write_table
+from semcom_bench.schemas.tables import MAX_TIER
 from semcom_bench.schemes.base import SCHEMES, Scheme, TrainableScheme
 from semcom_bench.schemes.capacity import capacity_bound
 
 # The (code rate, QAM order) grid the separation baseline is evaluated on; the report keeps the best per SNR.
+TIERS = range(MAX_TIER + 1)
 SEPARATION_GRID: tuple[tuple[float, int], ...] = ((1 / 3, 4), (1 / 2, 4), (3 / 4, 4), (1 / 2, 16), (3 / 4, 16), (2 / 3, 64))
 
 
@@ -61,42 +62,29 @@ def pair_seed(seed: int, image_id: str, snr_db: float) -> int:
     return int(hashlib.sha256(f"{seed}|{image_id}|{snr_db:g}".encode()).hexdigest()[:15], 16)
 
 
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    """``(B, 3, H, W)`` in [0, 1] -> ``(B, H, W, 3)`` uint8, rounded as CompressAI does."""
-    return images.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+def image_metrics(item: LabeledImage, reconstruction: torch.Tensor) -> dict[str, Any]:
+    """Every metric column of one image from one metrics pass; ``reconstruction`` is ``(1, 3, H, W)`` in [0, 1].
 
-
-def _tier_pixels(item: LabeledImage, height: int, width: int) -> np.ndarray | None:
-    if item.patch_tiers is None or item.patch_size is None:
-        return None
-    p = item.patch_size
-    return np.repeat(np.repeat(item.patch_tiers, p, axis=0), p, axis=1)[:height, :width]
-
-
-def image_metrics(item: LabeledImage, reconstruction: np.ndarray | None) -> dict[str, Any]:
-    """Every metric column of one image; ``reconstruction`` ``None`` means the scheme output NaN."""
-    h, w = item.image.shape[:2]
-    tiers = _tier_pixels(item, h, w)
-    row: dict[str, Any] = {"pixels": h * w, "tc_pixels": int(item.task_mask.sum())}
-    for t in range(4):
-        row[f"pixels_tier{t}"] = int((tiers == t).sum()) if tiers is not None else 0
-    if reconstruction is None:
-        nan = float("nan")
-        return {**row, "psnr": nan, "ssim": nan, "ms_ssim": nan, "tc_psnr": nan, "tc_sse": nan, "sse": nan,
-                **{f"psnr_tier{t}": nan for t in range(4)}, **{f"sse_tier{t}": nan for t in range(4)}}
-    error = ((item.image.astype(np.float64) - reconstruction.astype(np.float64)) ** 2).sum(axis=2)
-    tier_db = metrics.tier_psnr(item.image, reconstruction, item.patch_tiers, item.patch_size) if tiers is not None else {}
-    row |= {
-        "psnr": metrics.psnr(item.image, reconstruction),
-        "ssim": metrics.ssim(item.image, reconstruction),
-        "ms_ssim": metrics.ms_ssim(item.image, reconstruction),
-        "tc_psnr": metrics.tc_psnr(item.image, reconstruction, item.task_mask),
-        "tc_sse": float(error[item.task_mask].sum()),
-        "sse": float(error.sum()),
+    A reconstruction with NaN pixels gives NaN metrics (see :mod:`semcom_bench.benchmark.metrics`).
+    """
+    quality = metrics.QualityMetrics()
+    has_tiers = item.patch_tiers is not None
+    reference = torch.from_numpy(item.image).permute(2, 0, 1)[None]
+    quality.update(reference, reconstruction, item.task_mask[None], item.patch_tiers[None] if has_tiers else None,
+                   item.patch_size if has_tiers else None)
+    (sse,), (pixels,) = quality.psnr.sums()
+    (tc_sse,), (tc_pixels,) = quality.tc_psnr.sums()
+    tier_sse, tier_pixels = quality.tier_psnr.sums(len(TIERS))
+    tier_db = quality.tier_psnr.values()[0] if has_tiers else {}
+    row: dict[str, Any] = {
+        "psnr": float(quality.psnr.values()[0]), "ssim": float(quality.ssim.values()[0]),
+        "ms_ssim": float(quality.ms_ssim.values()[0]), "tc_psnr": float(quality.tc_psnr.values()[0]),
+        "sse": float(sse), "pixels": int(pixels), "tc_sse": float(tc_sse), "tc_pixels": int(tc_pixels),
     }
-    for t in range(4):
+    for t in TIERS:
         row[f"psnr_tier{t}"] = tier_db.get(t, float("nan"))
-        row[f"sse_tier{t}"] = float(error[tiers == t].sum()) if tiers is not None else 0.0
+        row[f"sse_tier{t}"] = float(tier_sse[0, t]) if has_tiers else 0.0
+        row[f"pixels_tier{t}"] = int(tier_pixels[0, t]) if has_tiers else 0
     return row
 
 
@@ -177,9 +165,9 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
                     bound = capacity_bound(data.batch(batch), rate, snr, channel=channel_name,
                                            codec=spec.options.get("codec", "hevc"))
                     seconds = (time.perf_counter() - start) / len(batch)
-                    for i, recon in zip(batch, _to_uint8(bound.images), strict=True):
+                    for k, i in enumerate(batch):
                         rows.append(_row(spec, "", data[i], rate, channel_name, snr, None, bound.channel_uses,
-                                         (h, w), image_metrics(data[i], recon), False, seconds, 0.0))
+                                         (h, w), image_metrics(data[i], bound.images[k : k + 1]), False, seconds, 0.0))
                     tick()
         return rows
     scheme, checkpoint = _build(spec, data)
@@ -211,7 +199,7 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
                     uses = tx.channel_uses.tolist()
                     for k, i in enumerate(batch):
                         is_nan = bool(torch.isnan(recon[k]).any())
-                        values = image_metrics(data[i], None if is_nan else _to_uint8(recon[k : k + 1])[0])
+                        values = image_metrics(data[i], recon[k : k + 1])
                         rows.append(_row(spec, checkpoint, data[i], rate, channel_name, snr, seeds[k], int(uses[k]),
                                          (h, w), values, bool(failed[k]), encode_s, decode_s, nan_output=is_nan))
                     tick()

@@ -480,6 +480,12 @@ class _PooledPSNR:
         """``(N,)`` per-image dB in update order."""
         return _db(np.concatenate(self._sums), np.concatenate(self._counts)) if self._sums else np.zeros(0)
 
+    def sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(N,)`` per-image squared-error sums (over the 3 channels) and ``(N,)`` pixel counts, in update order."""
+        if not self._sums:
+            return np.zeros(0), np.zeros(0, np.int64)
+        return np.concatenate(self._sums), np.concatenate(self._counts)
+
     def mean_of_db(self) -> float:
         """Mean of per-image dB over the images with pixels to measure (``+inf`` if one of them is perfect)."""
         values = self.values()
@@ -547,6 +553,16 @@ class TierPSNR:
             sums[: s.shape[1]] += s.sum(0)
             counts[: c.shape[1]] += c.sum(0)
         return _tier_dict(sums, counts)
+
+    def sums(self, tiers: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, tiers)`` per-image squared-error sums and pixel counts of tiers ``0 .. tiers - 1``, in update order;
+        tiers an image lacks are 0."""
+        rows = [(s, c) for sums, counts in zip(self._sums, self._counts, strict=True) for s, c in zip(sums, counts, strict=True)]
+        out_s, out_c = np.zeros((len(rows), tiers)), np.zeros((len(rows), tiers), np.int64)
+        for i, (s, c) in enumerate(rows):
+            out_s[i, : min(len(s), tiers)] = s[:tiers]
+            out_c[i, : min(len(c), tiers)] = c[:tiers]
+        return out_s, out_c
 
     def values(self) -> list[dict[int, float]]:
         """Per-image ``tier -> dB`` dicts in update order (each with the tiers present in that image)."""

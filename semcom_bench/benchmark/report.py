@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from semcom_bench.schemas import read_table
+from semcom_bench.schemas.tables import MAX_TIER
 
 MAX = 255.0
-TIERS = range(4)
+TIERS = range(MAX_TIER + 1)
 
 
 def _pooled_psnr(sse: float, pixels: int) -> float:
