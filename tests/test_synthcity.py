@@ -25,7 +25,7 @@ from semcom_bench.datasets.synthcity import (
     truth_path,
 )
 from semcom_bench.datasets.synthcity.geometry import Camera, clip_to_image
-from semcom_bench.datasets.synthcity.truth import ThingRecord, importance_of, relations_of
+from semcom_bench.datasets.synthcity.truth import ThingRecord, importance_of, legs_in_view, relations_of
 from semcom_bench.errors import AnnotationMissingError, CorruptFileError, SchemaError, SemcomError
 from semcom_bench.schemas.vocabulary import PREDICATES, STUFF_OBJECTS
 from semcom_bench.tasks import load_task, task_names
@@ -239,8 +239,50 @@ def test_rule_functions() -> None:
     assert importance_of(walker) == {"pedestrian-collision-warning": 2, "vehicle-following": 2}
     oncoming = ThingRecord("car", -3.0, 35.0, "driving", "road", lane="oncoming")
     assert importance_of(oncoming)["vehicle-following"] == 2
+    # Lower legs hidden: only the support is true to the image; a crosswalk still says walking.
+    hidden = {"legs_seen": False}
+    assert relations_of(ThingRecord("person", 5.0, 20.0, "standing", "sidewalk", **hidden)) == [("on", "sidewalk")]
+    jaywalker = ThingRecord("person", 1.0, 20.0, "walking", "road", crossing=True, **hidden)
+    assert relations_of(jaywalker) == [("on", "road"), ("crossing", "road")]
+    assert importance_of(jaywalker) == {"pedestrian-collision-warning": 3, "vehicle-following": 3}
+    crossing = ThingRecord("person", 1.0, 20.0, "walking", "crosswalk", crossing=True, **hidden)
+    assert relations_of(crossing)[0] == ("walking on", "crosswalk")
     with pytest.raises(ValueError):
         ThingRecord("car", 0.0, 10.0, "flying", "road")
+
+
+def test_legs_in_view() -> None:
+    ids = np.zeros((40, 30), np.int32)
+    own = np.zeros_like(ids, dtype=bool)
+    own[10:30, 10:16] = True  # a 20-row pedestrian, lower legs in rows 24-30
+    ids[own] = 24000
+    rec = ThingRecord("person", 0.0, 10.0, "walking", "sidewalk", legs_box=(10, 24, 16, 30), instance_id=24000)
+    assert legs_in_view(rec, own, ids)
+    covered = ids.copy()
+    covered[27, 12] = 26000  # one pixel of the legs under a car drawn later
+    assert not legs_in_view(rec, own, covered)
+    assert legs_in_view(rec, own, np.where(np.arange(40)[:, None] < 24, 26000, ids))  # the body hidden, not the legs
+    cut = ThingRecord("person", 0.0, 10.0, "walking", "sidewalk", legs_box=(-2, 24, 4, 30), instance_id=24000)
+    assert not legs_in_view(cut, own, ids)  # partly outside the image
+    tiny = ThingRecord("person", 0.0, 10.0, "walking", "sidewalk", legs_box=(10, 28, 16, 30), instance_id=24000)
+    assert not legs_in_view(tiny, own, ids)  # 2 rows of legs: under 8 rows tall
+
+
+def test_posture_claimed_only_for_pedestrians_in_view() -> None:
+    postures = []
+    for index in range(16):
+        scene = render_scene(5, index, SIZE)
+        height, width = scene.instance_ids.shape
+        for obj in scene.truth["objects"]:
+            if obj["class_name"] != "person":
+                continue
+            predicate = obj["relations"][0]["predicate"]
+            postures.append(predicate)
+            x0, _, x1, y1 = obj["bbox"]
+            if predicate != "on":
+                assert y1 < height and x0 > 0 and x1 < width, obj  # legs cut by the border cannot be judged
+                assert predicate == {"walking": "walking on", "standing": "standing on"}[obj["state"]]
+    assert {"on", "walking on", "standing on"} <= set(postures)
 
 
 def test_stuff_regions_and_camera() -> None:

@@ -26,7 +26,10 @@ Relations (predicates from ``schemas/predicates.yaml``; objects are stuff class 
     * driving vehicle: ``driving on road`` + ``in ego lane road`` | ``in adjacent lane road`` | ``oncoming road``
     * parked vehicle: ``parked on road`` (kerb lane) | ``parked on parking`` (strip) | ``parked on sidewalk``
     * pedestrian: ``walking on`` | ``standing on`` ``sidewalk``; on the crosswalk ``walking on crosswalk`` +
-      ``crossing road``; jaywalking ``walking on road`` + ``crossing road``, or ``standing on road``
+      ``crossing road``; jaywalking ``walking on road`` + ``crossing road``, or ``standing on road``. The posture is
+      only claimed where it can be seen: a pedestrian (off the crosswalk) whose lower legs (the lowest 30 % of its
+      height) are cut by the border, covered by anything drawn later, or under 8 px tall is just ``on`` its surface
+      (``crossing road`` kept)
     * rider: ``riding <bicycle instance_id>`` + ``on road``; its bicycle: ``on road``
 
 Importance tiers (SA-OOSC section II: 3 high, 2 medium, 1 low), distances from the constants in :mod:`.truth`

@@ -16,7 +16,7 @@ from semcom_bench.datasets.synthcity.builder import SceneBuilder
 from semcom_bench.datasets.synthcity.geometry import Camera, Point, circle, clip_rows, convex_hull
 from semcom_bench.datasets.synthcity.street import PARKING_STRIP_M, Street
 from semcom_bench.datasets.synthcity.textures import Color, Layer, jitter
-from semcom_bench.datasets.synthcity.truth import ThingRecord
+from semcom_bench.datasets.synthcity.truth import LEGS_SHARE, ThingRecord
 
 THINGS_FAR_M = 90.0
 Z_NEAREST_M = 1.5  # keeps every drawn point in front of the camera
@@ -210,6 +210,9 @@ class Person(Thing):
         outline = side_outline(self.stride) if self.side_view else front_outline(self.stride)
         pts = [(u + self.facing * k * px, v - k * py) for px, py in outline]
         self.record = ThingRecord(self.class_name, self.x, self.z, self.state, self.surface, crossing=self.crossing)
+        if self.class_name == "person":
+            legs = [p for p, (_, py) in zip(pts, outline, strict=True) if py <= LEGS_SHARE]
+            self.record.legs_box = (min(p[0] for p in legs), v - LEGS_SHARE * k, max(p[0] for p in legs), v)
         poly = b.thing(self.record, pts)
         if poly is None:
             return

@@ -16,7 +16,13 @@ from semcom_bench.datasets.synthcity.geometry import Camera, IntPolygon
 from semcom_bench.datasets.synthcity.objects import draw_hood, plan_things
 from semcom_bench.datasets.synthcity.street import Street, draw_blocks, draw_sky_and_ground
 from semcom_bench.datasets.synthcity.textures import Painter
-from semcom_bench.datasets.synthcity.truth import GENERATOR_NAME, GENERATOR_VERSION, ThingRecord, build_truth
+from semcom_bench.datasets.synthcity.truth import (
+    GENERATOR_NAME,
+    GENERATOR_VERSION,
+    ThingRecord,
+    build_truth,
+    legs_in_view,
+)
 from semcom_bench.errors import SemcomError
 
 MIN_SIZE = (64, 128)
@@ -149,6 +155,9 @@ def render_scene(seed: int, index: int, size: tuple[int, int], *, city: str = "s
     records: list[ThingRecord] = b.records
     for rec in records:
         rec.instance_id = values[rec.polygon_index]
+        if rec.legs_box is not None:
+            alone, _ = rasterize([b.polygons[rec.polygon_index]], (h, w))
+            rec.legs_seen = legs_in_view(rec, alone >= 1000, instance_ids)  # its instance value
     label_ids = np.where(instance_ids >= 1000, instance_ids // 1000, instance_ids).astype(np.uint8)
     image_id = image_id_of(city, int(index))
     generator = {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "seed": seed, "index": int(index),

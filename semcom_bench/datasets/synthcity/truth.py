@@ -20,7 +20,7 @@ from semcom_bench.schemas.vocabulary import PREDICATES
 from semcom_bench.tasks import Task, load_task
 
 GENERATOR_NAME = "synthcity"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: a pedestrian whose lower legs are hidden is "on" its surface, posture unknown
 NEAR_M = 30.0  # closer than this, a road user in the ego vehicle's path is high importance
 ONCOMING_NEAR_M = 40.0  # oncoming traffic closes faster, so it counts as near from further away
 REGENERATE_HINT = "re-run the synthcity generator with the same seed and size on this folder; it rewrites such images"
@@ -30,6 +30,8 @@ STATES = ("driving", "parked", "walking", "standing", "riding")
 VEHICLES = frozenset({"car", "truck", "bus"})
 LANE_PREDICATE = {"ego": "in ego lane", "adjacent": "in adjacent lane", "oncoming": "oncoming"}
 POSTURE_PREDICATE = {"walking": "walking on", "standing": "standing on"}
+LEGS_SHARE = 0.3  # the lowest share of a pedestrian's height that shows whether it walks or stands
+MIN_POSTURE_PX = 8  # a shorter pedestrian's legs are a few pixels: nobody can tell its posture
 
 
 @dataclass(eq=False)
@@ -44,6 +46,8 @@ class ThingRecord:
     lane: str | None = None
     crossing: bool = False
     partner: ThingRecord | None = None  # a rider's bicycle, a bicycle's rider
+    legs_box: tuple[float, float, float, float] | None = None  # a pedestrian's lower legs, image box, unclipped
+    legs_seen: bool = True  # set by legs_in_view once the scene is rasterised
     polygon_index: int = -1
     instance_id: int | None = None
 
@@ -68,10 +72,28 @@ def relations_of(rec: ThingRecord) -> list[tuple[str, str | ThingRecord]]:
         return rels
     if rec.class_name == "bicycle":
         return [("on", "road")]
-    rels = [(POSTURE_PREDICATE[rec.state], rec.surface)]
+    # On a zebra crossing people walk; elsewhere the posture is only claimed where the lower legs can be seen.
+    posture = POSTURE_PREDICATE[rec.state] if rec.legs_seen or rec.surface == "crosswalk" else "on"
+    rels: list[tuple[str, str | ThingRecord]] = [(posture, rec.surface)]
     if rec.crossing:
         rels.append(("crossing", "road"))
     return rels
+
+
+def legs_in_view(rec: ThingRecord, own: np.ndarray, instance_ids: np.ndarray) -> bool:
+    """Whether a pedestrian's posture can be seen: its lower legs (``rec.legs_box``) lie inside the image, the
+    pedestrian is at least :data:`MIN_POSTURE_PX` rows tall, and no other polygon covers any pixel of them.
+
+    ``own`` is the pedestrian's polygon rasterised alone, ``instance_ids`` the scene's map.
+    """
+    assert rec.legs_box is not None and rec.instance_id is not None
+    u0, v0, u1, v1 = rec.legs_box
+    h, w = instance_ids.shape
+    if u0 < 0 or v0 < 0 or u1 > w or v1 > h or (v1 - v0) / LEGS_SHARE < MIN_POSTURE_PX:
+        return False
+    rows, cols = slice(int(v0), int(np.ceil(v1))), slice(int(u0), int(np.ceil(u1)))
+    legs = own[rows, cols]
+    return bool(legs.any()) and bool((instance_ids[rows, cols][legs] == rec.instance_id).all())
 
 
 def _human_tier(rec: ThingRecord) -> int:
