@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import torch
 
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, pair_seed
-from semcom_bench.benchmark.report import summarize, write_report
+from semcom_bench.benchmark.report import at_cbr, summarize, write_report
 from semcom_bench.benchmark.train import TrainSettings, load_checkpoint, train
 from semcom_bench.datasets.synthcity import generate
 from semcom_bench.errors import SemcomError, ShapeMismatchError
@@ -120,6 +122,12 @@ def test_eval_rows_pairing_nan_and_report(labels: Path, tmp_path: Path) -> None:
     report = write_report(out, tmp_path / "report")
     assert {p.name for p in report["plots"]} >= {"psnr_vs_snr.png", "tc_psnr_vs_cbr.png", "psnr_per_tier.png"}
     assert all(p.stat().st_size > 1000 for p in report["plots"])
+    cbr = good[0]["cbr"]
+    done = subprocess.run([sys.executable, "-m", "semcom_bench", "bench", "report", str(out), "--out",
+                           str(tmp_path / "cli-report"), "--at-cbr", str(cbr)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    at_table = done.stdout[done.stdout.index(f"at CBR {cbr:.4g}"):]
+    assert f"{summary['psnr']:.4g}" in at_table  # config a at 10 dB, read at its own CBR
 
 
 def test_resolution_mismatch_is_refused(labels: Path, tmp_path: Path) -> None:
@@ -170,3 +178,24 @@ def test_ntscc_evaluation_draws_code_length_heatmaps(labels: Path, tmp_path: Pat
     assert len(rows) == 2 and all(r["channel_uses"] > 0 for r in rows)
     pngs = sorted((tmp_path / "results-heatmaps").glob("*.png"))
     assert len(pngs) == 2 and all(p.stat().st_size > 2000 for p in pngs)
+
+
+def test_curves_are_read_at_equal_cbr_without_extrapolation() -> None:
+    def entry(scheme: str, config: str, cbr: float, psnr: float, snr: float = 3.0) -> dict[str, object]:
+        return {"scheme": scheme, "config": config, "channel": "awgn", "snr_db": snr, "cbr": cbr, "psnr": psnr}
+
+    summary = [
+        entry("ntscc", "smoke", 0.04, 20.0), entry("ntscc", "smoke", 0.08, 24.0), entry("ntscc", "smoke", 0.02, 17.0),
+        entry("ntscc", "smoke", 0.04, 10.0, snr=-3.0),  # one point only at this SNR
+        entry("deepjscc", "smoke", 0.0625, 22.0),
+        entry("separation", "hevc r1/2 16qam", 0.0625, 30.0),  # a grid point: read through its best-of-grid row
+        entry("separation (best)", "best: hevc r1/2 16qam", 0.0625, 30.0),
+    ]
+    rows = {(r["scheme"], r["snr_db"]): r["value"] for r in at_cbr(summary, 0.0625)}
+    assert rows[("ntscc", 3.0)] == pytest.approx(20.0 + 4.0 * (0.0625 - 0.04) / 0.04)
+    assert rows[("ntscc", -3.0)] is None  # 0.04 alone does not reach 0.0625
+    assert rows[("deepjscc", 3.0)] == 22.0 and rows[("separation (best)", 3.0)] == 30.0
+    assert ("separation", 3.0) not in rows
+    assert {r["value"] for r in at_cbr(summary, 0.1)} == {None}  # beyond every curve
+    near = {(r["scheme"], r["snr_db"]): r["value"] for r in at_cbr(summary, 0.0401)}
+    assert near[("ntscc", 3.0)] == 20.0 and near[("ntscc", -3.0)] == 10.0  # within 1 %: the point itself

@@ -19,16 +19,20 @@ from semcom_bench.annotate.base import RELATION_PREDICTORS, Detection, Scene
 from semcom_bench.annotate.geometry import analyze
 from semcom_bench.annotate.relations import geometric, gt  # noqa: F401  (registration)
 from semcom_bench.annotate.relations.geometric import pair_riders, posture
+from semcom_bench.annotate.relations.spatial import SPATIAL_PREDICATES
 from semcom_bench.datasets.base import Relation
 from semcom_bench.errors import SemcomError
 from semcom_bench.schemas.vocabulary import PREDICATES
 
 
 def relations(scene: Scene) -> dict[int, set[tuple[str, int | str]]]:
-    """object_id -> {(predicate, object id or stuff name)} from the geometric predictor."""
+    """object_id -> {(predicate, object id or stuff name)} from the geometric predictor, spatial ones left out
+    (tests/test_relations_spatial.py checks those)."""
     found: dict[int, set[tuple[str, int | str]]] = {}
     for t in RELATION_PREDICTORS.get("geometric")().predict(scene):
         assert t.predicate in PREDICATES and t.source == "geometric"
+        if t.predicate in SPATIAL_PREDICATES:
+            continue
         found.setdefault(t.subject_id, set()).add((t.predicate, t.object_id if t.object_id is not None else t.object_class))
     return found
 
@@ -77,6 +81,20 @@ def test_people_surface_and_posture() -> None:
     assert found[5] == {("standing on", "sidewalk")}
     assert found[9] == {("standing on", "road")}  # on the road but not moving: not crossing
     assert found[8] == {("walking on", "road"), ("crossing", "road")}
+
+
+def test_posture_not_claimed_where_the_legs_are_hidden() -> None:
+    walker = person_mask(-6.5, 20, spread=0.05)
+    scene = make_scene([(6, "person", walker), (7, "person", person_mask(-5.4, 17, spread=0.0))])  # 7 hides 6's legs
+    found = relations(scene)
+    assert found[6] == {("on", "sidewalk")}  # walking or standing cannot be told
+    assert found[7] == {("standing on", "sidewalk")}
+    # Feet on the road in view, a pole against the legs: on the road, taken as crossing it.
+    walker = person_mask(1.0, 16, spread=0.05)
+    rows, cols = np.flatnonzero(walker.any(1)), np.flatnonzero(walker.any(0))
+    pole = np.zeros((H, W), bool)
+    pole[rows[0] - 20 : rows[-1] - 2, cols[-1] + 1 : cols[-1] + 3] = True
+    assert relations(make_scene([(8, "person", walker), (30, "pole", pole)]))[8] == {("on", "road"), ("crossing", "road")}
 
 
 def test_crosswalk_from_zebra_stripes() -> None:

@@ -34,6 +34,10 @@ from cityscapesscripts.helpers.labels import name2label
 from semcom_bench.annotate.base import Detection, Scene
 from semcom_bench.annotate.patches import box_mask
 
+VEHICLES = frozenset({"car", "truck", "bus", "caravan", "trailer", "train"})
+TWO_WHEELERS = frozenset({"bicycle", "motorcycle"})
+HUMANS = frozenset({"person", "rider"})
+RIDER_FEET_M = 0.3  # a cyclist's feet rest on the pedals, this high above the road
 NOMINAL_HORIZON = 0.43  # horizon row as a fraction of the image height when the ground shows no boundaries
 NOMINAL_FOCAL = 1.05  # focal length in image widths (Cityscapes: 2262 px at 2048 px wide, i.e. 1.10)
 NOMINAL_HEIGHT_M = 1.3  # camera height above the road (Cityscapes: 1.22 m)

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, separation_specs
-from semcom_bench.benchmark.report import write_report
+from semcom_bench.benchmark.report import at_cbr, write_report
 from semcom_bench.benchmark.train import TrainState, load_profile, train
 
 app = typer.Typer(help="Train, evaluate and compare transmission schemes against a label set.", no_args_is_help=True)
@@ -100,11 +100,23 @@ def eval_command(
 def report_command(
     results: Annotated[Path, typer.Argument(help="Results Parquet file from `bench eval`.")],
     out: Annotated[Optional[Path], typer.Option(help="Folder for plots and JSON (default: next to RESULTS).")] = None,
+    at: Annotated[Optional[float], typer.Option(
+        "--at-cbr", min=0.0, help="Also print every curve's PSNR and TC-PSNR at this CBR (interpolated, not extrapolated).",
+    )] = None,
 ) -> None:
     """Print the comparison table and write plots, summary.json and a CompressAI-style compressai.json."""
     folder = out or results.with_suffix("")
     report = write_report(results, folder)
     print_summary(report["summary"], f"{results.name}: dataset-level (pooled) metrics")
+    if at is not None:
+        table = Table(title=f"at CBR {at:.4g} (n/a: the curve's rate points do not reach it)")
+        for column in ("scheme", "config", "channel", "snr_db", "psnr", "tc_psnr"):
+            table.add_column(column, justify="left" if column in ("scheme", "config", "channel") else "right")
+        tc = at_cbr(report["summary"], at, "tc_psnr")
+        for row, tc_row in zip(at_cbr(report["summary"], at), tc, strict=True):
+            table.add_row(row["scheme"], row["config"], row["channel"], _fmt(row["snr_db"]),
+                          *("n/a" if v is None else _fmt(v) for v in (row["value"], tc_row["value"])))
+        console.print(table)
     for path in [*report["plots"], *report["json"]]:
         console.print(f"wrote {path.resolve()}")
 

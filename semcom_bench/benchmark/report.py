@@ -11,6 +11,7 @@ import json
 import math
 import os
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,32 @@ def _series(summary: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
             name += f" rate {entry['rate']:g}"  # a scheme swept over its rate knob draws one curve per point
         series[f"{name} [{entry['channel']}]"].append(entry)
     return series
+
+
+def at_cbr(summary: list[dict[str, Any]], cbr: float, metric: str = "psnr") -> list[dict[str, Any]]:
+    """Each curve's ``metric`` at one CBR, per channel and SNR: papers compare schemes at equal CBR.
+
+    A scheme swept over its rate knob (NTSCC's eta) is read off its metric-vs-CBR curve, linearly between the two
+    rate points around ``cbr`` (a point within 1 % of it is used as is); ``value`` is ``None`` where its points do
+    not reach ``cbr``, since extrapolating a rate curve would invent a result. Rows: ``scheme``, ``config``,
+    ``channel``, ``snr_db``, ``cbr``, ``value``.
+    """
+    curves: dict[tuple[str, str, str, float], list[tuple[float, float]]] = defaultdict(list)
+    for entry in summary:
+        if entry["scheme"] != "separation":  # its grid is read through "separation (best)"
+            key = (entry["scheme"], entry["config"], entry["channel"], entry["snr_db"])
+            curves[key].append((entry["cbr"], entry[metric]))
+    rows = []
+    for (scheme, config, channel, snr), points in sorted(curves.items()):
+        points.sort()
+        value = next((v for c, v in points if abs(c - cbr) <= 0.01 * cbr), None)
+        if value is None:
+            for (c0, v0), (c1, v1) in pairwise(points):
+                if c0 < cbr < c1:
+                    value = v0 + (v1 - v0) * (cbr - c0) / (c1 - c0)
+        rows.append({"scheme": scheme, "config": config, "channel": channel, "snr_db": snr, "cbr": cbr,
+                     "value": value})
+    return rows
 
 
 def write_plots(summary: list[dict[str, Any]], out: str | Path) -> list[Path]:

@@ -26,13 +26,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from semcom_bench.annotate.base import LABELERS, Labeler, LabelResult, ObjectLabel, Scene, Triplet
-from semcom_bench.annotate.geometry import SceneGeometry, analyze
+from semcom_bench.annotate.geometry import HUMANS, RIDER_FEET_M, TWO_WHEELERS, VEHICLES, SceneGeometry, analyze
 from semcom_bench.tasks import Task
 
-VEHICLES = frozenset({"car", "truck", "bus", "caravan", "trailer", "train"})
-TWO_WHEELERS = frozenset({"bicycle", "motorcycle"})
-HUMANS = frozenset({"person", "rider"})
-RIDER_FEET_M = 0.3  # a cyclist's feet rest on the pedals, this high above the road
 LANES = {"in ego lane": "ego", "in adjacent lane": "adjacent", "oncoming": "oncoming"}
 ROAD_SURFACES = frozenset({"road", "crosswalk"})
 

@@ -11,17 +11,20 @@ Positions come from :mod:`semcom_bench.annotate.geometry` (ground plane, contact
   of the kerb, or within a parking lane's width when a solid line runs on its left. A vehicle whose contact is
   hidden behind another vehicle shares that one's relations (a parked row), unless it shows beside the car ahead in
   the ego lane.
-* **People**: ``walking on`` or ``standing on`` the surface, by the spread of the feet (:func:`posture`); walking on
-  the road or a crosswalk adds ``crossing road``; people on a crosswalk are walking.
+* **People**: ``walking on`` or ``standing on`` the surface, by the spread of the feet (:func:`posture`), where the
+  lower legs are seen; otherwise just ``on`` the surface. Walking (or not seen) on the road or a crosswalk adds
+  ``crossing road``; people on a crosswalk are walking.
 * **Riders**: ``riding <bicycle or motorcycle>`` (:func:`pair_riders`) and ``on <surface>``, read under the
   two-wheeler; a two-wheeler is ``on <surface>``.
+* **Between road users**, with or without a semantic map: ``in front of`` / ``behind`` (nearer by a margin and
+  before part of the other in view) and ``beside`` (as deep, sides close), to the nearest one only; see
+  :mod:`semcom_bench.annotate.relations.spatial`.
 
 What cannot be seen, and the default taken (the cost is measured by ``benchmarks/annotate_quality.py``):
-a person's posture when the legs are hidden, cut by the border or under :data:`MIN_POSTURE_ROWS` rows tall
-(:data:`DEFAULT_POSTURE`); the surface under hidden feet (``sidewalk``), under a hidden vehicle (``road``) or a
-hidden cyclist (``road``); whether a vehicle stopped in a driving lane is parked (taken as driving). Without a
-semantic map no surface is known: only lanes and ``riding`` are predicted. No spatial relations between instances
-(``in front of``, ``beside``) are emitted: the importance rules do not use them.
+a person's posture when the lower legs are near a possible occluder, cut by the border or under
+:data:`MIN_POSTURE_ROWS` rows tall (none: ``on``); the surface under hidden feet (``sidewalk``), under a hidden
+vehicle (``road``) or a hidden cyclist (``road``); whether a vehicle stopped in a driving lane is parked (taken as
+driving). Without a semantic map no surface is known: only lanes and ``riding`` are predicted.
 """
 
 from __future__ import annotations
@@ -32,10 +35,9 @@ import numpy as np
 from cityscapesscripts.helpers.labels import name2label
 
 from semcom_bench.annotate.base import RELATION_PREDICTORS, Detection, RelationPredictor, Scene, Triplet
-from semcom_bench.annotate.geometry import SceneGeometry, analyze
+from semcom_bench.annotate.geometry import TWO_WHEELERS, VEHICLES, SceneGeometry, analyze
+from semcom_bench.annotate.relations.spatial import spatial_triplets
 
-VEHICLES = frozenset({"car", "truck", "bus", "caravan", "trailer", "train"})
-TWO_WHEELERS = frozenset({"bicycle", "motorcycle"})
 EGO_HALF_WIDTH_M = 1.4  # a lane is 2.75-3.75 m wide and the camera rides near its middle
 KERB_LANE_M = 1.4  # a vehicle centred this close to the right kerb stands in a (2.0-2.5 m) kerb parking lane
 PARKING_LANE_M = 2.5  # the widest kerb parking lane, its edge line included
@@ -43,15 +45,15 @@ KERB_PAINT_M = 0.2  # bright paint this close to the kerb is the kerbstone itsel
 FEET_ROWS = 0.05  # the lowest share of a person's rows that shows the feet
 FEET_SPREAD = 0.2  # feet spread wider than this share of the body height: a stride
 FEET_GAP = 0.065  # ... or a gap between them wider than this share
-LEG_CLEARANCE = 2  # pixels around a person's legs that must be free of possible occluders to judge the posture
+LEGS_SHARE = 0.3  # the lowest share of a person's rows, its lower legs, that shows whether it walks or stands
+LEG_CLEARANCE = 1  # pixels around a person's legs that must be free of possible occluders to judge the posture
 THIN_STUFF = np.array([name2label[n].id for n in ("pole", "polegroup", "traffic light", "traffic sign")])
 MIN_POSTURE_ROWS = 8  # a smaller person's legs are a few pixels: the posture is not seen
-DEFAULT_POSTURE = "walking"  # what a person whose legs are not seen is taken to do
 MIN_OVERLAP = 0.2  # share of the smaller box a rider and its two-wheeler overlap at least
 
 
-def posture(mask: np.ndarray, bbox: tuple[float, float, float, float]) -> str:
-    """``"walking"`` or ``"standing"`` from a person's mask: are the feet spread by a stride?
+def posture(mask: np.ndarray, bbox: tuple[float, float, float, float]) -> str | None:
+    """``"walking"`` or ``"standing"`` from a person's mask: are the feet spread by a stride? ``None`` under two rows.
 
     Standing, the feet are about 0.15-0.18 body heights apart at their outer edges with a narrow gap between them;
     a stride (front or side view) spreads them to over 0.2 body heights and opens the gap.
@@ -60,7 +62,7 @@ def posture(mask: np.ndarray, bbox: tuple[float, float, float, float]) -> str:
     own = mask[max(y0, 0) : y1, max(x0, 0) : x1]
     rows = np.flatnonzero(own.any(axis=1))
     if rows.size < 2:
-        return DEFAULT_POSTURE
+        return None
     own = own[rows[0] : rows[-1] + 1]
     tall = own.shape[0]
     feet = own[tall - max(1, round(FEET_ROWS * tall)) :]  # the soles and ankles
@@ -76,13 +78,14 @@ def posture(mask: np.ndarray, bbox: tuple[float, float, float, float]) -> str:
 
 def legs_in_view(geo: SceneGeometry, obj: Detection) -> bool:
     """Whether nothing that may stand in front of them (an instance no farther away, a pole, a sign, the image
-    border) comes within :data:`LEG_CLEARANCE` pixels of either side of the lower half of the object's mask."""
+    border) comes within :data:`LEG_CLEARANCE` pixels of either side of the lower legs (:data:`LEGS_SHARE` of the
+    object's rows)."""
     index = geo.scene.objects.index(obj)
     x0, y0, x1, y1 = (int(round(c)) for c in obj.bbox)
     height, width = geo.owner.shape
     if x0 - LEG_CLEARANCE < 0 or x1 + LEG_CLEARANCE > width:
         return False
-    rows = slice(y0 + (y1 - y0) // 2, y1)
+    rows = slice(y1 - max(1, round(LEGS_SHARE * (y1 - y0))), y1)
     own = geo.owner[rows, x0:x1] == index
     band = slice(x0 - LEG_CLEARANCE, x1 + LEG_CLEARANCE)
     near = geo.owner[rows, band]
@@ -183,6 +186,7 @@ class GeometricRelationPredictor(RelationPredictor):
             elif obj.class_name in TWO_WHEELERS:
                 rider = next((r for r, w in riders.items() if w == obj.object_id), None)
                 triplets += self._on(geo, obj.object_id, rider)
+        triplets += spatial_triplets(geo, riders)
         return triplets
 
     @staticmethod
@@ -255,14 +259,14 @@ class GeometricRelationPredictor(RelationPredictor):
             surface = "crosswalk"
         fp = geo.footprints[obj.object_id]
         seen = fp.grounded and fp.height_px >= MIN_POSTURE_ROWS and legs_in_view(geo, obj)
+        state = None  # the posture is not seen: only the support is claimed
         if surface == "crosswalk":
             state = "walking"  # people on a zebra crossing are crossing it
         elif seen:
             mask = obj.mask if obj.mask is not None else geo.owner == geo.scene.objects.index(obj)
             state = posture(mask, obj.bbox)
-        else:
-            state = DEFAULT_POSTURE
-        triplets = [Triplet(obj.object_id, f"{state} on", None, surface)]
-        if state == "walking" and surface in ("road", "crosswalk"):
+        # Someone on the carriageway whose legs are hidden is more likely crossing than standing.
+        triplets = [Triplet(obj.object_id, f"{state} on" if state else "on", None, surface)]
+        if state != "standing" and surface in ("road", "crosswalk"):
             triplets.append(Triplet(obj.object_id, "crossing", None, "road"))
         return triplets
