@@ -108,6 +108,8 @@ def test_eval_rows_pairing_nan_and_report(labels: Path, tmp_path: Path) -> None:
     assert len(rows) == 2 * 5 * 2  # two schemes x five images x two SNRs, the first run's rows kept
     good = [r for r in rows if r["config"] == "a"]
     assert all(r["channel_uses"] == 6 * 16 * 32 and math.isclose(r["cbr"], 6 * 16 * 32 / (3 * 64 * 128)) for r in good)
+    # 4x4 conv to 12 channels and back on 64x128: 2 * (16 * 32 positions) * 12 * 48 MACs; weights and biases.
+    assert all(r["params"] == 2 * 12 * 48 + 12 + 3 and r["macs"] == 2 * 16 * 32 * 12 * 48 for r in good)
     by_key = {(r["config"], r["image_id"], r["snr_db"]): r for r in rows}
     for (config, image_id, snr), r in by_key.items():
         assert r["seed"] == pair_seed(0, image_id, snr) == by_key[("a", image_id, snr)]["seed"]  # paired draws

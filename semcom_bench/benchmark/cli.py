@@ -125,7 +125,7 @@ def print_summary(summary: list[dict[str, object]], title: str) -> None:
     """The report's comparison table."""
     table = Table(title=title)
     columns = ("scheme", "config", "rate", "channel", "snr_db", "cbr", "psnr", "tc_psnr", "psnr_tier3", "psnr_tier0",
-               "ssim", "failed", "images")
+               "ssim", "failed", "images", "params", "macs")
     for column in columns:
         table.add_column(column, justify="left" if column in ("scheme", "config", "channel") else "right")
     for entry in summary:
@@ -134,6 +134,8 @@ def print_summary(summary: list[dict[str, object]], title: str) -> None:
 
 
 def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return "inf" if math.isinf(value) else ("nan" if math.isnan(value) else f"{value:.4g}")
     return str(value)

@@ -107,6 +107,28 @@ def _through_channel(
     return received, ChannelState(snr_db=snr_db, noise_var=noise_var, gains=gains if faded else None)
 
 
+class _RoundTrip(torch.nn.Module):
+    """A trainable scheme's transmitter, channel and receiver as one module, for :func:`metrics.model_complexity`."""
+
+    def __init__(self, scheme: TrainableScheme, channel: Channel, rate: float) -> None:
+        super().__init__()
+        self.scheme, self.channel, self.rate = scheme, channel, rate
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        tx = self.scheme.transmit(image, self.rate)
+        received, state = _through_channel(self.channel, tx.symbols, tx.lengths, 10.0, [0])
+        return self.scheme.receive(received, tx, state)
+
+
+def scheme_complexity(scheme: Scheme, image: torch.Tensor, rate: float, channel: Channel) -> dict[str, int | None]:
+    """``params`` and per-image ``macs`` of transmitter plus receiver at ``rate`` on one ``(1, 3, H, W)`` image;
+    ``None`` for schemes that are not neural networks (separation, the bound)."""
+    if not isinstance(scheme, TrainableScheme):
+        return {"params": None, "macs": None}
+    trip = _RoundTrip(scheme, channel, rate).train(scheme.training)  # counting must leave the scheme's mode as it was
+    return metrics.model_complexity(trip, image)
+
+
 def _build(spec: EvalSpec, data: BenchmarkData) -> tuple[Scheme, str]:
     if spec.checkpoint:
         model, payload = load_checkpoint(spec.checkpoint, spec.scheme)
@@ -166,8 +188,9 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
                                            codec=spec.options.get("codec", "hevc"))
                     seconds = (time.perf_counter() - start) / len(batch)
                     for k, i in enumerate(batch):
+                        values = {**image_metrics(data[i], bound.images[k : k + 1]), "params": None, "macs": None}
                         rows.append(_row(spec, "", data[i], rate, channel_name, snr, None, bound.channel_uses,
-                                         (h, w), image_metrics(data[i], bound.images[k : k + 1]), False, seconds, 0.0))
+                                         (h, w), values, False, seconds, 0.0))
                     tick()
         return rows
     scheme, checkpoint = _build(spec, data)
@@ -180,6 +203,7 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
         raise SemcomError(f"scheme {spec.scheme!r} needs rate points", hint="pass --rate, e.g. eta values 0.1,0.3,1")
     with torch.no_grad():
         for rate in rates:
+            complexity = scheme_complexity(scheme, data.batch([0]), rate, channel)
             for batch in _batches(len(data), batch_size):
                 images = data.batch(batch)
                 start = time.perf_counter()
@@ -199,7 +223,7 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
                     uses = tx.channel_uses.tolist()
                     for k, i in enumerate(batch):
                         is_nan = bool(torch.isnan(recon[k]).any())
-                        values = image_metrics(data[i], recon[k : k + 1])
+                        values = {**image_metrics(data[i], recon[k : k + 1]), **complexity}
                         rows.append(_row(spec, checkpoint, data[i], rate, channel_name, snr, seeds[k], int(uses[k]),
                                          (h, w), values, bool(failed[k]), encode_s, decode_s, nan_output=is_nan))
                     tick()

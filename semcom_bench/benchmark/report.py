@@ -31,7 +31,7 @@ def _pooled_psnr(sse: float, pixels: int) -> float:
 
 def summarize(results: str | Path) -> list[dict[str, Any]]:
     """One row per (scheme, config, rate point, channel, SNR): images, mean CBR, pooled PSNR / TC-PSNR / tier PSNRs,
-    mean SSIM, failure and NaN counts; plus ``separation (best)`` rows picking the best configuration per (channel,
+    mean SSIM, failure and NaN counts, the model's parameters and MACs per image; plus ``separation (best)`` rows picking the best configuration per (channel,
     SNR)."""
     rows = read_table(results, "results").to_pylist()
     groups: dict[tuple[str, str, float, str, float], list[dict[str, Any]]] = defaultdict(list)
@@ -48,6 +48,7 @@ def summarize(results: str | Path) -> list[dict[str, Any]]:
             "tc_psnr": _pooled_psnr(sum(r["tc_sse"] for r in group), sum(r["tc_pixels"] for r in group)),
             "ssim": sum(r["ssim"] for r in group) / len(group),
             "failed": sum(r["failed"] for r in everything), "nan_output": sum(r["nan_output"] for r in everything),
+            "params": everything[0]["params"], "macs": everything[0]["macs"],  # one model per group
         }
         for t in TIERS:
             entry[f"psnr_tier{t}"] = _pooled_psnr(sum(r[f"sse_tier{t}"] for r in group),

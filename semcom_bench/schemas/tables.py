@@ -219,6 +219,10 @@ RESULTS = _schema(
     *[_col(f"pixels_tier{t}", pa.int64(), f"Pixels in the patches of tier {t}.") for t in _TIER_SUFFIXES],
     _col("sse", pa.float64(), "Sum of squared errors over the whole image, for pooled PSNR."),
     _col("pixels", pa.int64(), "Pixels of the image (H * W)."),
+    _col("params", pa.int64(), "Parameters of a neural scheme's model; null for other schemes.", nullable=True),
+    _col("macs", pa.int64(), "Multiply-accumulates of transmitter + receiver per image at this rate point (matrix "
+         "products and convolutions, as benchmark.metrics.model_complexity counts); null for non-neural schemes.",
+         nullable=True),
     _col("failed", pa.bool_(), "The receiver could not decode (e.g. an LDPC failure) and output its fallback."),
     _col("nan_output", pa.bool_(), "The reconstruction held NaN; its metrics are NaN and the run went on."),
     _col("encode_s", pa.float64(), "Seconds spent in transmit for this image (its share of the batch)."),
