@@ -48,8 +48,8 @@ TRANSFORM_DOWNSAMPLE = 16  # every registered transform maps 16x16 pixels to one
 def cnn_transform(channels: int, latent_channels: int) -> tuple[nn.Module, nn.Module]:
     """Ballé et al.'s GDN convolutional transforms (the CompressAI scale-hyperprior ones): four 5x5 stride-2 convs.
 
-    NTSCC's own transform is a Swin transformer with the same 16x downsampling; a ``"swin"`` factory registered here
-    drops in without touching the scheme.
+    NTSCC's own transform, a Swin transformer with the same 16x downsampling, is the ``"swin"`` factory in
+    :mod:`semcom_bench.schemes.swin`.
     """
     g_a = nn.Sequential(
         conv(3, channels, 5, 2),

@@ -66,6 +66,7 @@ from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy.base import Channel, ChannelState
 from semcom_bench.phy.channels import EQUALIZERS, equalize
 from semcom_bench.phy.power import normalize_power
+from semcom_bench.schemes import swin  # noqa: F401  (registers the "swin" transform)
 from semcom_bench.schemes.base import SCHEMES, TrainableScheme, Transmission
 from semcom_bench.schemes.layers import (
     TRANSFORM_DOWNSAMPLE,
@@ -159,7 +160,9 @@ class NTSCC(TrainableScheme):
     """NTSCC with a hyperprior, entropy-guided rate allocation and a variable-length JSCC; ``rate`` is eta.
 
     Args:
-        transform: name of the ``g_a``/``g_s`` pair in :data:`~semcom_bench.schemes.layers.TRANSFORMS`.
+        transform: name of the ``g_a``/``g_s`` pair in :data:`~semcom_bench.schemes.layers.TRANSFORMS`: ``"cnn"``
+            (Ballé et al.'s GDN convolutions) or ``"swin"`` (NTSCC's own, stage widths ~2N/3..5N/3, in
+            :mod:`semcom_bench.schemes.swin`).
         transform_channels: width ``N`` of the transforms' hidden layers.
         latent_channels: channels ``C`` of the latent ``y`` (values per token).
         hyper_channels: channels ``Cz`` of the hyper-latent ``z`` and width of ``h_a``/``h_s``.
@@ -176,8 +179,9 @@ class NTSCC(TrainableScheme):
         equalizer: ``"mmse"`` or ``"zf"`` (perfect CSI; only matters on fading channels).
 
     The defaults are the paper sizes (NTSCC's widths: N 192, C 256, Cz 192, a 256-wide JSCC of 4 blocks, the 8..128
-    table; about 20 M parameters). For CPU smoke runs: ``transform_channels=48, latent_channels=64,
-    hyper_channels=48, jscc_dim=64, jscc_depth=1, jscc_heads=4, rate_table=[8, 16, ..., 64]`` (about 1 M).
+    table; about 20 M parameters with the cnn transform, 32 M with swin). For CPU smoke runs:
+    ``transform_channels=48, latent_channels=64, hyper_channels=48, jscc_dim=64, jscc_depth=1, jscc_heads=4,
+    rate_table=[8, 16, ..., 64]`` (about 1 M).
     """
 
     name = "ntscc"
