@@ -18,7 +18,7 @@ from street_scene import (
 from semcom_bench.annotate.base import RELATION_PREDICTORS, Detection, Scene
 from semcom_bench.annotate.geometry import analyze
 from semcom_bench.annotate.relations import geometric, gt  # noqa: F401  (registration)
-from semcom_bench.annotate.relations.geometric import pair_riders, posture
+from semcom_bench.annotate.relations.geometric import _outward_of, pair_riders, posture
 from semcom_bench.annotate.relations.spatial import SPATIAL_PREDICATES
 from semcom_bench.datasets.base import Relation
 from semcom_bench.errors import SemcomError
@@ -130,6 +130,17 @@ def test_hidden_vehicle_shares_the_state_of_the_one_in_front() -> None:
     assert not geo.contact(21).seen and geo.footprints[21].occluder == 20
     found = relations(scene)
     assert found[20] == found[21] == {("parked on", "road")}
+
+
+def test_vehicle_hidden_further_out_is_in_another_lane() -> None:
+    # Car 20 drives in the adjacent lane (x = 2.2 m; its box spans columns 233-308); a far strip of car above it.
+    for cols, outward in (((250, 290), False), ((290, 330), True)):
+        strip = np.zeros((H, W), bool)
+        strip[70:74, cols[0] : cols[1]] = True
+        scene = make_scene([(21, "car", strip), (20, "car", vehicle_mask(2.2, 12, length=4.5))])
+        assert analyze(scene).footprints[21].occluder == 20
+        # Even at car 20's depth, the nearest it can be, the right strip lies over a lane's slack further out.
+        assert _outward_of(analyze(scene), scene.object(21), 20) is outward
 
 
 def test_without_semantic_map_only_lanes() -> None:

@@ -9,8 +9,8 @@ Positions come from :mod:`semcom_bench.annotate.geometry` (ground plane, contact
   drives in a lane: never parked), ``oncoming`` (left of it) or, right of it, ``in adjacent lane`` unless parked at
   the kerb (``parked on road``): no solid line between it and the kerb, and its centre within :data:`KERB_LANE_M`
   of the kerb, or within a parking lane's width when a solid line runs on its left. A vehicle whose contact is
-  hidden behind another vehicle shares that one's relations (a parked row), unless it shows beside the car ahead in
-  the ego lane.
+  hidden behind another vehicle shares that one's relations (a parked row), unless it stands in a lane further out
+  (:func:`_outward_of`) or shows beside the car ahead in the ego lane.
 * **People**: ``walking on`` or ``standing on`` the surface, by the spread of the feet (:func:`posture`), where the
   lower legs are seen; otherwise just ``on`` the surface. Walking (or not seen) on the road or a crosswalk adds
   ``crossing road``; people on a crosswalk are walking.
@@ -39,7 +39,8 @@ from semcom_bench.annotate.geometry import TWO_WHEELERS, VEHICLES, SceneGeometry
 from semcom_bench.annotate.relations.spatial import spatial_triplets
 
 EGO_HALF_WIDTH_M = 1.4  # a lane is 2.75-3.75 m wide and the camera rides near its middle
-KERB_LANE_M = 1.4  # a vehicle centred this close to the right kerb stands in a (2.0-2.5 m) kerb parking lane
+KERB_LANE_M = 1.5  # a car parked in a (2.0-2.5 m) kerb lane is centred within 1.25 m of the kerb; 0.25 m to read it
+OTHER_LANE_M = 0.75  # vehicles in one lane keep within 0.3 m of its centre line: further aside is another lane
 PARKING_LANE_M = 2.5  # the widest kerb parking lane, its edge line included
 KERB_PAINT_M = 0.2  # bright paint this close to the kerb is the kerbstone itself, not a line
 FEET_ROWS = 0.05  # the lowest share of a person's rows that shows the feet
@@ -91,7 +92,7 @@ def legs_in_view(geo: SceneGeometry, obj: Detection) -> bool:
     near = geo.owner[rows, band]
     # Only an instance standing at least as near as the person can hide its legs.
     feet = geo.footprints[obj.object_id].v
-    nearer = np.array([o.object_id in geo.footprints and geo.footprints[o.object_id].v >= feet - 1
+    nearer = np.array([o.object_id in geo.footprints and geo.footprints[o.object_id].v >= feet
                        for o in geo.scene.objects] + [False])
     blocking = (near >= 0) & (near != index) & nearer[near]
     if geo.scene.semantic is not None:
@@ -120,6 +121,18 @@ def _at_kerb(geo: SceneGeometry, x: float) -> bool:
     if any(x - PARKING_LANE_M <= m <= x - 0.5 for m in solid):
         return kerb - x <= PARKING_LANE_M - 0.5
     return kerb - x <= KERB_LANE_M
+
+
+def _outward_of(geo: SceneGeometry, obj: Detection, occluder: int) -> bool:
+    """Whether a vehicle whose ground contact ``occluder`` hides stands in a lane further out than the occluder's.
+
+    It is at least as far as the occluder, so its visible centre placed at the occluder's depth gives the least
+    lateral offset it can have: if even that lies over :data:`OTHER_LANE_M` further from the camera's axis than the
+    occluder, it is in another lane (a car parked at the kerb behind one driving in the adjacent lane).
+    """
+    x0, _, x1, _ = obj.bbox
+    least = geo.plane.lateral((x0 + x1) / 2.0, geo.contact(occluder).v)
+    return bool((least - geo.lateral(occluder)) * np.sign(least) > OTHER_LANE_M)
 
 
 def pair_riders(scene: Scene) -> dict[int, int]:
@@ -217,10 +230,11 @@ class GeometricRelationPredictor(RelationPredictor):
                 occluder = geo.footprints[obj.object_id].occluder
                 if not ready:
                     found[obj.object_id] = self._vehicle(geo, obj)
-                elif any(t.predicate == "in ego lane" for t in found[occluder]) and (
-                    abs(geo.lateral(obj.object_id)) > EGO_HALF_WIDTH_M
+                elif _outward_of(geo, obj, occluder) or (
+                    any(t.predicate == "in ego lane" for t in found[occluder])
+                    and abs(geo.lateral(obj.object_id)) > EGO_HALF_WIDTH_M
                 ):
-                    # Seen beside the car ahead (its visible bottom puts it out of the ego lane): not behind it.
+                    # Seen beside the vehicle in front (in another lane): not behind it.
                     found[obj.object_id] = self._vehicle(geo, obj)
                 else:
                     found[obj.object_id] = [replace(t, subject_id=obj.object_id) for t in found[occluder]]
