@@ -5,10 +5,10 @@
 On ``--batch`` synthcity scenes (rendered in memory), with a task mask (person and rider pixels) and a 16-px patch-tier
 grid (3 person/rider, 2 vehicles, 1 traffic lights and signs) per image:
 
-* the scheme's eval time per image: transmit + AWGN channel + receive of one batch (CBR 1/12, SNR ``--snr``), for
-  Deep JSCC (``semcom_bench.schemes.deepjscc``, default (paper) widths, untrained: the time does not depend on the
-  weights) when it exists, and for the separation baseline (HEVC + 5G LDPC + 16-QAM R=1/2) when its codec runs;
-  with neither, for a conv autoencoder of Deep JSCC's size built here;
+* the scheme's eval time per image: transmit + AWGN channel + receive of one batch (SNR ``--snr``) for each of
+  ``--schemes``: Deep JSCC (default (paper) widths, CBR 1/12), NTSCC at eta 1 with the ``smoke`` profile's CNN sizes
+  and with the ``paper`` profile's Swin sizes (models untrained: the time does not depend on the weights), and the
+  separation baseline (HEVC + 5G LDPC + 16-QAM R=1/2, CBR 1/12) when its codec runs;
 * the metric time per image of all metrics (PSNR, SSIM, MS-SSIM, TC-PSNR, per-tier PSNR) on that scheme's
   reconstruction, two ways: one :class:`~semcom_bench.benchmark.QualityMetrics` pass per batch (rounds once, shares
   SSIM's full-resolution pass with MS-SSIM), and the five functions called image by image; plus each function alone.
@@ -20,27 +20,37 @@ on ``--threads`` threads for both. Prints the metric/eval ratio per scheme.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import itertools
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from semcom_bench.annotate.patches import pool_any
-from semcom_bench.benchmark import QualityMetrics, ms_ssim, psnr, ssim, tc_psnr, tier_psnr
+from semcom_bench.benchmark import (
+    QualityMetrics,
+    ms_ssim,
+    psnr,
+    ssim,
+    tc_psnr,
+    tier_psnr,
+)
+from semcom_bench.benchmark.train import load_profile
 from semcom_bench.datasets.imageio import parse_size
 from semcom_bench.datasets.synthcity.render import render_scene
 from semcom_bench.errors import SemcomError
 from semcom_bench.phy import AWGN, make_generator
+from semcom_bench.schemes.base import Scheme
+from semcom_bench.schemes.deepjscc import DeepJSCC
+from semcom_bench.schemes.ntscc import NTSCC
+from semcom_bench.schemes.separation import SeparationScheme
 
 PATCH = 16
 CBR = 1 / 12  # Deep JSCC's operating point (paper preset)
 TIER_LABELS = {3: (24, 25), 2: (26, 27, 28, 29, 30, 31, 32, 33), 1: (19, 20)}  # Cityscapes label ids
 TASK_LABELS = (24, 25)  # pedestrian-collision-warning style mask: persons and riders
+SCHEMES_MEASURED = ("deepjscc", "ntscc-smoke", "ntscc-paper", "separation")
 
 
 def scenes(batch: int, size: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,51 +67,40 @@ def scenes(batch: int, size: tuple[int, int], seed: int) -> tuple[np.ndarray, np
     return np.stack(images), np.stack(masks), np.stack(grids)
 
 
-def conv_autoencoder() -> tuple[str, Callable[[torch.Tensor], torch.Tensor]]:
-    """A stand-in of Deep JSCC's size (5 conv layers 16-32-32-32-c each way, kernel 5, 4x down), no channel."""
-    widths = [3, 16, 32, 32, 32, 8]
-    enc = nn.Sequential(
-        *[nn.Conv2d(a, b, 5, 2 if i < 2 else 1, 2) for i, (a, b) in enumerate(itertools.pairwise(widths))]
-    )
-    dec = nn.Sequential(
-        *[
-            nn.ConvTranspose2d(a, b, 5, 2 if i >= 3 else 1, 2, output_padding=1 if i >= 3 else 0)
-            for i, (a, b) in enumerate(itertools.pairwise(widths[::-1]))
-        ],
-        nn.Sigmoid(),
-    )
-    return "conv autoencoder (Deep JSCC size)", lambda x: dec(enc(x))
+def _through_awgn(scheme: Scheme, rate: float, snr: float, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The scheme's eval path: transmit, AWGN at ``snr``, receive."""
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        tx = scheme.transmit(x, rate)
+        y, state = AWGN()(tx.symbols, snr, make_generator(seed))
+        return scheme.receive(y, tx, state)
+
+    return run
 
 
-def candidate_schemes(snr: float, seed: int) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
-    """``(name, eval)`` of the schemes available here: ``eval`` maps ``(B, 3, H, W)`` images to reconstructions."""
+def candidate_schemes(names: list[str], snr: float, seed: int) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
+    """``(name, eval)`` of the schemes asked for: ``eval`` maps ``(B, 3, H, W)`` images to reconstructions.
+
+    Models are untrained (the time does not depend on the weights): Deep JSCC with its default (paper) widths, NTSCC
+    with the ``smoke`` profile's CNN sizes and with the ``paper`` profile's (the Swin transform).
+    """
     found = []
-    if importlib.util.find_spec("semcom_bench.schemes.deepjscc") is not None:
-        from semcom_bench.schemes.deepjscc import DeepJSCC
-
-        model = DeepJSCC(cbr=CBR).eval()  # the paper's layer widths are the defaults
-
-        def deepjscc(x: torch.Tensor) -> torch.Tensor:
-            tx = model.transmit(x, model.cbr)
-            y, state = AWGN()(tx.symbols, snr, make_generator(seed))
-            return model.receive(y, tx, state)
-
-        found.append((f"{model!r} transmit+AWGN+receive", deepjscc))
-    try:
-        from semcom_bench.schemes.separation import SeparationScheme
-
-        separation = SeparationScheme("hevc", code_rate=1 / 2, qam_order=16)
-    except (ImportError, SemcomError) as err:  # the codec may be missing on this machine: say so and go on
-        print(f"separation baseline skipped: {err}")
-    else:
-
-        def separate(x: torch.Tensor) -> torch.Tensor:
-            tx = separation.transmit(x, CBR)
-            y, state = AWGN()(tx.symbols, snr, make_generator(seed))
-            return separation.receive(y, tx, state)
-
-        found.append((f"{separation!r} transmit+AWGN+receive", separate))
-    return found or [conv_autoencoder()]
+    for name in names:
+        if name == "separation":
+            try:
+                scheme: Scheme = SeparationScheme("hevc", code_rate=1 / 2, qam_order=16)
+            except SemcomError as err:  # the codec may be missing on this machine: say so and go on
+                print(f"separation baseline skipped: {err}")
+                continue
+            rate = CBR
+        elif name == "deepjscc":
+            scheme = DeepJSCC(cbr=CBR).eval()
+            rate = CBR
+        else:  # ntscc-smoke, ntscc-paper
+            scheme = NTSCC(**load_profile(name.split("-")[1], "ntscc").hparams).eval()
+            rate = 1.0
+        found.append((f"{name}: {scheme!r} transmit+AWGN+receive", _through_awgn(scheme, rate, snr, seed)))
+    return found
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -174,6 +173,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for schemes and metrics alike")
     parser.add_argument("--snr", type=float, default=10.0, help="AWGN SNR in dB")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--schemes", nargs="+", default=list(SCHEMES_MEASURED), choices=SCHEMES_MEASURED,
+                        help="schemes to time (ntscc-paper is slow on a CPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images, masks, grids = scenes(args.batch, args.size, args.seed)
@@ -181,7 +182,7 @@ def main() -> None:
         f"{args.batch} images {args.size[0]}x{args.size[1]}, {args.repeats} repeats, {args.threads} torch "
         "thread(s); times are medians per image"
     )
-    for name, scheme in candidate_schemes(args.snr, args.seed):
+    for name, scheme in candidate_schemes(args.schemes, args.snr, args.seed):
         measure(name, scheme, images, masks, grids, args)
 
 
