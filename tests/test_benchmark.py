@@ -15,7 +15,7 @@ import torch
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, pair_seed
 from semcom_bench.benchmark.report import at_cbr, summarize, write_report
-from semcom_bench.benchmark.train import TrainSettings, load_checkpoint, train
+from semcom_bench.benchmark.train import TrainSettings, load_checkpoint, resolve_device, train
 from semcom_bench.datasets.synthcity import generate
 from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy.base import Channel, ChannelState
@@ -201,3 +201,32 @@ def test_curves_are_read_at_equal_cbr_without_extrapolation() -> None:
     assert {r["value"] for r in at_cbr(summary, 0.1)} == {None}  # beyond every curve
     near = {(r["scheme"], r["snr_db"]): r["value"] for r in at_cbr(summary, 0.0401)}
     assert near[("ntscc", 3.0)] == 20.0 and near[("ntscc", -3.0)] == 10.0  # within 1 %: the point itself
+
+
+def test_devices_are_resolved_or_refused_clearly() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad, words in (("tpu", "unknown device"), ("meta", "not supported")):
+        with pytest.raises(SemcomError, match=words) as err:
+            resolve_device(bad)
+        assert "cpu" in err.value.hint
+    if not torch.cuda.is_available():
+        with pytest.raises(SemcomError, match="no CUDA GPU") as err:
+            resolve_device("cuda")
+        assert "--device cpu" in err.value.hint
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_training_and_evaluation_match_the_cpu(labels: Path, tmp_path: Path) -> None:
+    runs = {}
+    for device in ("cpu", "cuda"):
+        ckpt = train("test-tiny", labels, tmp_path / device, TrainSettings(steps=4, **SETTINGS, device=device))
+        out = tmp_path / f"{device}.parquet"
+        evaluate([EvalSpec("test-tiny", [0.1], str(ckpt), config=device)], labels, [0.0, 10.0], out, device=device)
+        runs[device] = read_table(out, "results").to_pylist()
+    cpu_weights, _ = load_checkpoint(tmp_path / "cpu")
+    gpu_weights, _ = load_checkpoint(tmp_path / "cuda")  # saved from the GPU, loaded on the CPU
+    for p, q in zip(cpu_weights.state_dict().values(), gpu_weights.state_dict().values(), strict=True):
+        assert torch.allclose(p, q, atol=1e-4)
+    for a, b in zip(runs["cpu"], runs["cuda"], strict=True):
+        assert a["channel_uses"] == b["channel_uses"] and abs(a["psnr"] - b["psnr"]) < 0.05

@@ -16,6 +16,7 @@ from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, separation_specs
 from semcom_bench.benchmark.report import at_cbr, write_report
 from semcom_bench.benchmark.train import TrainState, load_profile, train
 
+DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N."
 app = typer.Typer(help="Train, evaluate and compare transmission schemes against a label set.", no_args_is_help=True)
 # Wide tables: outside a terminal (a pipe, a log) rich would squeeze them into 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -45,10 +46,12 @@ def train_command(
     cbr: Annotated[Optional[float], typer.Option(help="Target CBR, for schemes with a fixed bandwidth ratio.")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Optimiser steps (profile default if omitted).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of batches and channel draws.")] = 0,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Train a scheme over the channel; Ctrl-C keeps the last checkpoint and the same command resumes."""
     settings = load_profile(profile, scheme)
     settings.seed = seed
+    settings.device = device
     if snr_train is not None:
         settings.snr_train = snr_train
     if steps is not None:
@@ -79,6 +82,7 @@ def eval_command(
     batch_size: Annotated[int, typer.Option(min=1)] = 4,
     seed: Annotated[int, typer.Option(help="Run seed; same seed = same channel draws for every scheme.")] = 0,
     force: Annotated[bool, typer.Option(help="Recompute configurations already in the results file.")] = False,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Evaluate a scheme over the channel with paired, seeded realisations; one results row per image and point."""
     rates = _floats(rate, "--rate") if rate else []
@@ -91,7 +95,7 @@ def eval_command(
     with _bar() as bar:
         task = bar.add_task(f"eval {scheme}", total=None, info="")
         path = evaluate(specs, labels, _floats(snr, "--snr"), out, channel=channel, seed=seed,
-                        batch_size=batch_size, limit=limit, force=force,
+                        batch_size=batch_size, limit=limit, force=force, device=device,
                         progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"results: {path.resolve()}")
 

@@ -21,7 +21,7 @@ import torch
 
 from semcom_bench.benchmark import metrics
 from semcom_bench.benchmark.data import BenchmarkData, LabeledImage
-from semcom_bench.benchmark.train import load_checkpoint
+from semcom_bench.benchmark.train import load_checkpoint, resolve_device
 from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy.base import CHANNELS, Channel, ChannelState
 from semcom_bench.phy.channels import make_generator
@@ -175,8 +175,15 @@ def save_heatmaps(maps: torch.Tensor, items: list[LabeledImage], title: str, fol
     return paths
 
 
+def _sync(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so that wall-clock timings cover it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel_name: str, seed: int,
-                 batch_size: int, tick: Callable[[], None], heatmaps: Path) -> list[dict[str, Any]]:
+                 batch_size: int, tick: Callable[[], None], heatmaps: Path, device: torch.device,
+                 ) -> list[dict[str, Any]]:
     h, w = data.resolution
     rows = []
     if spec.scheme == "capacity":  # a bound, not a realisable scheme: it needs the SNR at the transmitter
@@ -194,6 +201,10 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
                     tick()
         return rows
     scheme, checkpoint = _build(spec, data)
+    # Neural schemes run on ``device``; the separation baseline's codecs and decoders work on CPU tensors.
+    on = device if isinstance(scheme, TrainableScheme) else torch.device("cpu")
+    if isinstance(scheme, TrainableScheme):
+        scheme.to(on)
     channel = CHANNELS.get(channel_name)()
     if spec.rates:
         rates = spec.rates
@@ -203,11 +214,12 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
         raise SemcomError(f"scheme {spec.scheme!r} needs rate points", hint="pass --rate, e.g. eta values 0.1,0.3,1")
     with torch.no_grad():
         for rate in rates:
-            complexity = scheme_complexity(scheme, data.batch([0]), rate, channel)
+            complexity = scheme_complexity(scheme, data.batch([0]).to(on), rate, channel)
             for batch in _batches(len(data), batch_size):
-                images = data.batch(batch)
+                images = data.batch(batch).to(on)
                 start = time.perf_counter()
                 tx = scheme.transmit(images, rate)  # once per batch: what is sent does not depend on the SNR
+                _sync(on)
                 encode_s = (time.perf_counter() - start) / len(batch)
                 maps = scheme.code_lengths(tx) if batch[0] == 0 else None
                 if maps is not None:
@@ -218,6 +230,7 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
                     received, state = _through_channel(channel, tx.symbols, tx.lengths, snr, seeds)
                     start = time.perf_counter()
                     recon = scheme.receive(received, tx, state)
+                    _sync(on)
                     decode_s = (time.perf_counter() - start) / len(batch)
                     failed = getattr(scheme, "last_failed", torch.zeros(len(batch), dtype=torch.bool))
                     uses = tx.channel_uses.tolist()
@@ -250,13 +263,16 @@ def evaluate(
     limit: int | None = None,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    device: str = "auto",
 ) -> Path:
     """Evaluate ``specs`` on ``labelset`` at ``snrs``; rows go to the results table ``out`` (merged, atomic).
 
     A configuration whose rows are all in ``out`` already is skipped unless ``force``; ``progress(done, total)``
     counts batches. Schemes that allocate symbols per token also get code-length heatmaps of their first batch in
-    ``{out stem}-heatmaps/``. Returns ``out``.
+    ``{out stem}-heatmaps/``. Trained schemes run on ``device`` (``"auto"``: the GPU when there is one); channel draws
+    come from CPU generators, so results do not depend on it beyond floating-point rounding. Returns ``out``.
     """
+    on = resolve_device(device)
     out = Path(out)
     CHANNELS.get(channel)  # an unknown channel fails before any work
     data = BenchmarkData(labelset, limit)
@@ -274,7 +290,8 @@ def evaluate(
         if not force and _complete(spec, existing, data.image_ids, snrs, channel, seed):
             done += batches  # finished by an earlier run: its rows stay as they are
             continue
-        rows = _scheme_rows(spec, data, snrs, channel, seed, batch_size, tick, out.with_name(f"{out.stem}-heatmaps"))
+        rows = _scheme_rows(spec, data, snrs, channel, seed, batch_size, tick, out.with_name(f"{out.stem}-heatmaps"),
+                            on)
         replaced = {(r["scheme"], r["checkpoint"], r["config"], r["channel"]) for r in rows}
         keep = [r for r in existing if (r["scheme"], r["checkpoint"], r["config"], r["channel"]) not in replaced]
         write_table("results", to_table("results", keep + rows), out)

@@ -40,6 +40,7 @@ class TrainSettings:
     checkpoint_every: int = 50
     aux_lr: float = 1e-3
     hparams: dict[str, Any] = field(default_factory=dict)
+    device: str = "auto"
 
 
 def load_profile(profile: str, scheme: str) -> TrainSettings:
@@ -66,6 +67,22 @@ class TrainState:
     steps: int
     loss: float
     psnr: float
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` (CUDA when there is a GPU, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SemcomError(f"unknown device {name!r}", hint="use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise SemcomError(f"device {name!r} is not supported", hint="use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SemcomError(f"device {name!r} asked for, but torch sees no CUDA GPU here",
+                          hint="use --device cpu (or auto), or install a CUDA build of torch on a GPU machine")
+    return device
 
 
 def build_scheme(name: str, hparams: dict[str, Any]) -> TrainableScheme:
@@ -111,6 +128,7 @@ def train(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = BenchmarkData(labelset)
+    device = resolve_device(settings.device)
     with torch.random.fork_rng():  # seeded initial weights, without touching the caller's random state
         torch.manual_seed(settings.seed)
         model = build_scheme(scheme, settings.hparams)
@@ -130,17 +148,19 @@ def train(
                 raise SemcomError(f"{path} was trained with another {key} ({payload[key]} != {meta[key]})",
                                   hint="resume with the same scheme, settings and data, or choose a new --out")
         model.load_state_dict(payload["state_dict"])
+        start = payload["step"]
+    model.to(device)  # before the optimiser states load: they follow their parameters' device
+    if start:
         optimizer.load_state_dict(payload["optimizer"])
         if aux_optimizer is not None:
             aux_optimizer.load_state_dict(payload["aux_optimizer"])
-        start = payload["step"]
     batch_gen = torch.Generator().manual_seed(settings.seed)
     for _ in range(start):  # replay the batch draws so a resumed run sees the batches an unbroken one would
         torch.randint(len(data), (settings.batch_size,), generator=batch_gen)
     model.train()
     for step in range(start, settings.steps):
         indices = torch.randint(len(data), (settings.batch_size,), generator=batch_gen).tolist()
-        images = data.batch(indices)
+        images = data.batch(indices).to(device)
         out_step = model.training_step(images, channel, settings.snr_train, make_generator(settings.seed * 1_000_003 + step))
         loss = out_step["loss"]
         if not torch.isfinite(loss):
