@@ -68,6 +68,7 @@ def test_far_depths_need_a_wider_margin() -> None:
     near = make_scene([(2, "car", vehicle_mask(0.6, 13)), (1, "car", vehicle_mask(-0.6, 10))])
     assert spatial(near) == {(1, "in front of", 2), (2, "behind", 1)}
     far = make_scene([(2, "car", vehicle_mask(0.6, 43)), (1, "car", vehicle_mask(-0.6, 40))])
+    # The estimated gap must lie between the fixed margin and the 10 % one, or the last line would test nothing new.
     assert 1.5 < analyze(far).depth(2) - analyze(far).depth(1) < 4.0
     assert spatial(far) == set()
 

@@ -202,8 +202,9 @@ def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel
         return rows
     scheme, checkpoint = _build(spec, data)
     # Neural schemes run on ``device``; the separation baseline's codecs and decoders work on CPU tensors.
-    on = device if isinstance(scheme, TrainableScheme) else torch.device("cpu")
+    on = torch.device("cpu")
     if isinstance(scheme, TrainableScheme):
+        on = device
         scheme.to(on)
     channel = CHANNELS.get(channel_name)()
     if spec.rates:
