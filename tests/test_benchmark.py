@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
+from semcom_bench.benchmark import metrics
+from semcom_bench.benchmark.data import BenchmarkData
 from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, pair_seed
 from semcom_bench.benchmark.report import at_cbr, summarize, write_report
 from semcom_bench.benchmark.train import TrainSettings, load_checkpoint, resolve_device, train
@@ -28,21 +30,23 @@ from semcom_bench.schemes.base import SCHEMES, TrainableScheme, Transmission
 class TinyJSCC(TrainableScheme):
     """A two-layer conv autoencoder: 4x4 patches of 48 values -> ``symbols`` complex symbols each."""
 
-    def __init__(self, symbols: int = 6, nan_first: bool = False) -> None:
+    def __init__(self, symbols: int = 6, nan_first: bool = False, side_bits: int = 0) -> None:
         super().__init__()
-        self.symbols, self.nan_first = symbols, nan_first
+        self.symbols, self.nan_first, self.side_bits = symbols, nan_first, side_bits
         self.enc = torch.nn.Conv2d(3, 2 * symbols, 4, stride=4)
         self.dec = torch.nn.ConvTranspose2d(2 * symbols, 3, 4, stride=4)
 
     def hparams(self) -> dict[str, Any]:
-        return {"symbols": self.symbols, "nan_first": self.nan_first}
+        return {"symbols": self.symbols, "nan_first": self.nan_first, "side_bits": self.side_bits}
 
     def transmit(self, images: torch.Tensor, rate: float, labels: Any | None = None) -> Transmission:
         z = self.enc(images)
         self._shape = z.shape
         flat = z.flatten(1)
         x = normalize_power(torch.complex(flat[:, ::2], flat[:, 1::2]))
-        return Transmission(x, torch.full((x.shape[0],), x.shape[1], dtype=torch.int64))
+        batch = x.shape[0]
+        side = torch.full((batch,), self.side_bits, dtype=torch.int64) if self.side_bits else None
+        return Transmission(x, torch.full((batch,), x.shape[1], dtype=torch.int64), side_bits=side)
 
     def receive(self, received: torch.Tensor, transmission: Transmission, state: ChannelState) -> torch.Tensor:
         real = torch.stack([received.real, received.imag], dim=-1).flatten(1).reshape(self._shape)
@@ -99,22 +103,22 @@ def test_checkpoint_of_another_scheme_is_refused(labels: Path, tmp_path: Path) -
 
 
 def test_eval_rows_pairing_nan_and_report(labels: Path, tmp_path: Path) -> None:
-    ckpt = train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=4, **SETTINGS))
-    nan_ckpt = train("test-tiny", labels, tmp_path / "nan", TrainSettings(steps=2, **SETTINGS, hparams={"nan_first": True}))
+    ckpt = train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=4, **SETTINGS), "a")
+    nan_ckpt = train("test-tiny", labels, tmp_path / "nan", TrainSettings(steps=2, **SETTINGS, hparams={"nan_first": True}),
+                     "nan")
     out = tmp_path / "results.parquet"
-    evaluate([EvalSpec("test-tiny", [0.1], str(ckpt), config="a")], labels, [0.0, 10.0], out, batch_size=2)
-    evaluate([EvalSpec("test-tiny", [0.1], str(nan_ckpt), config="nan")], labels, [0.0, 10.0], out, batch_size=2)
+    evaluate([EvalSpec("test-tiny", [0.1], str(ckpt))], labels, [0.0, 10.0], out, batch_size=2)
+    evaluate([EvalSpec("test-tiny", [0.1], str(nan_ckpt))], labels, [0.0, 10.0], out, batch_size=2)
     rows = read_table(out, "results").to_pylist()
     assert len(rows) == 2 * 5 * 2  # two schemes x five images x two SNRs, the first run's rows kept
-    good = [r for r in rows if r["config"] == "a"]
+    good = [r for r in rows if r["config"] == "a"]  # a checkpoint's config is its training profile
     assert all(r["channel_uses"] == 6 * 16 * 32 and math.isclose(r["cbr"], 6 * 16 * 32 / (3 * 64 * 128)) for r in good)
+    assert all(r["side_uses"] == 0 and r["side_rule"] == "ldpc" for r in rows)
     # 4x4 conv to 12 channels and back on 64x128: 2 * (16 * 32 positions) * 12 * 48 MACs; weights and biases.
     assert all(r["params"] == 2 * 12 * 48 + 12 + 3 and r["macs"] == 2 * 16 * 32 * 12 * 48 for r in good)
     by_key = {(r["config"], r["image_id"], r["snr_db"]): r for r in rows}
     for (config, image_id, snr), r in by_key.items():
         assert r["seed"] == pair_seed(0, image_id, snr) == by_key[("a", image_id, snr)]["seed"]  # paired draws
-    nan_rows = [r for r in rows if r["config"] == "nan" and r["nan_output"]]
-    assert len(nan_rows) == 3 * 2 and all(math.isnan(r["psnr"]) for r in nan_rows)  # batch heads: images 0, 2, 4
     low, high = (np.mean([r["psnr"] for r in good if r["snr_db"] == s]) for s in (0.0, 10.0))
     assert high > low
     summary = [s for s in summarize(out) if s["config"] == "a" and s["snr_db"] == 10.0][0]
@@ -130,6 +134,27 @@ def test_eval_rows_pairing_nan_and_report(labels: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     at_table = done.stdout[done.stdout.index(f"at CBR {cbr:.4g}"):]
     assert f"{summary['psnr']:.4g}" in at_table  # config a at 10 dB, read at its own CBR
+
+
+def test_nan_reconstructions_are_pooled_as_failed_decodes(labels: Path, tmp_path: Path) -> None:
+    """A NaN output is scored as the mid-grey image and pooled (metrics.py: failures cannot be averaged away)."""
+    nan_ckpt = train("test-tiny", labels, tmp_path / "nan", TrainSettings(steps=2, **SETTINGS, hparams={"nan_first": True}))
+    out = tmp_path / "results.parquet"
+    evaluate([EvalSpec("test-tiny", [0.1], str(nan_ckpt))], labels, [10.0], out, batch_size=2)
+    rows = read_table(out, "results").to_pylist()
+    nan_rows = [r for r in rows if r["nan_output"]]
+    assert len(nan_rows) == 3  # batch heads: images 0, 2, 4
+    data = BenchmarkData(labels)
+    for r in nan_rows:
+        image = data[data.image_ids.index(r["image_id"])].image
+        grey = np.full_like(image, 128)  # 0.5 quantised as every metric does
+        assert r["sse"] == float(((image.astype(np.float64) - grey) ** 2).sum())
+        assert math.isfinite(r["psnr"])
+    (entry,) = summarize(out)
+    assert entry["nan_output"] == 3 and math.isfinite(entry["psnr"])
+    assert entry["psnr"] == pytest.approx(metrics.pooled_psnr(sum(r["sse"] for r in rows), sum(r["pixels"] for r in rows)))
+    clean = [r for r in rows if not r["nan_output"]]
+    assert entry["psnr"] < metrics.pooled_psnr(sum(r["sse"] for r in clean), sum(r["pixels"] for r in clean))
 
 
 def test_resolution_mismatch_is_refused(labels: Path, tmp_path: Path) -> None:
@@ -161,7 +186,7 @@ def test_evaluation_resumes_finished_configurations(labels: Path, tmp_path: Path
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished configuration was evaluated again")
 
-    monkeypatch.setattr(evaluate_module, "_scheme_rows", refuse)
+    monkeypatch.setattr(evaluate_module, "_bound_rows", refuse)
     evaluate([spec], labels, [3.0], out, limit=2)
     assert repr(read_table(out, "results").to_pylist()) == repr(before)  # repr: NaN columns compare equal
     with pytest.raises(AssertionError, match="evaluated again"):
@@ -184,7 +209,8 @@ def test_ntscc_evaluation_draws_code_length_heatmaps(labels: Path, tmp_path: Pat
 
 def test_curves_are_read_at_equal_cbr_without_extrapolation() -> None:
     def entry(scheme: str, config: str, cbr: float, psnr: float, snr: float = 3.0) -> dict[str, object]:
-        return {"scheme": scheme, "config": config, "channel": "awgn", "snr_db": snr, "cbr": cbr, "psnr": psnr}
+        return {"scheme": scheme, "config": config, "model": "", "side_rule": "ldpc", "channel": "awgn",
+                "snr_db": snr, "cbr": cbr, "psnr": psnr, "rate": cbr}
 
     summary = [
         entry("ntscc", "smoke", 0.04, 20.0), entry("ntscc", "smoke", 0.08, 24.0), entry("ntscc", "smoke", 0.02, 17.0),
@@ -222,7 +248,7 @@ def test_gpu_training_and_evaluation_match_the_cpu(labels: Path, tmp_path: Path)
     for device in ("cpu", "cuda"):
         ckpt = train("test-tiny", labels, tmp_path / device, TrainSettings(steps=4, **SETTINGS, device=device))
         out = tmp_path / f"{device}.parquet"
-        evaluate([EvalSpec("test-tiny", [0.1], str(ckpt), config=device)], labels, [0.0, 10.0], out, device=device)
+        evaluate([EvalSpec("test-tiny", [0.1], str(ckpt))], labels, [0.0, 10.0], out, device=device)
         runs[device] = read_table(out, "results").to_pylist()
     cpu_weights, _ = load_checkpoint(tmp_path / "cpu")
     gpu_weights, _ = load_checkpoint(tmp_path / "cuda")  # saved from the GPU, loaded on the CPU

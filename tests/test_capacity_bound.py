@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from semcom_bench.errors import SemcomError
-from semcom_bench.phy import AWGN, awgn_capacity, make_generator, rayleigh_ergodic_capacity
+from semcom_bench.phy import AWGN, Rayleigh, awgn_capacity, make_generator, rayleigh_ergodic_capacity
 from semcom_bench.schemes.capacity import capacity_bound, shannon_rate
 from semcom_bench.schemes.separation import FALLBACK_VALUE, SeparationScheme, channel_uses, psnr, uint8_to_images
 
@@ -31,8 +31,8 @@ def test_budget_is_floor_of_n_times_capacity_over_8(images: torch.Tensor) -> Non
     result = capacity_bound(images, CBR, 6.0)
     n = channel_uses(CBR, 64, 128)
     assert result.channel_uses == n
-    assert result.capacity == pytest.approx(awgn_capacity(6.0))
-    assert result.budget_bytes == math.floor(n * awgn_capacity(6.0) / 8)
+    assert result.capacity.tolist() == pytest.approx([awgn_capacity(6.0)] * 2)
+    assert result.budget_bytes.tolist() == [math.floor(n * awgn_capacity(6.0) / 8)] * 2
     assert bool((result.source_bytes <= result.budget_bytes).all()) and bool((result.source_bytes > 0).all())
     assert result.images.shape == images.shape
 
@@ -58,7 +58,24 @@ def test_bound_grows_with_snr_and_falls_back_when_nothing_fits(images: torch.Ten
 
 
 def test_rayleigh_bounds_are_ordered() -> None:
-    assert shannon_rate(10.0, "rayleigh") == pytest.approx(rayleigh_ergodic_capacity(10.0))
-    assert shannon_rate(10.0, "rayleigh-outage", 0.01) < shannon_rate(10.0, "rayleigh") < shannon_rate(10.0, "awgn")
+    assert shannon_rate(10.0, "rayleigh-ergodic") == pytest.approx(rayleigh_ergodic_capacity(10.0))
+    ergodic = shannon_rate(10.0, "rayleigh-ergodic")
+    assert shannon_rate(10.0, "rayleigh-outage", 0.01) < ergodic < shannon_rate(10.0, "awgn")
     with pytest.raises(SemcomError, match="unknown channel"):
         shannon_rate(10.0, "rician")
+
+
+def test_rayleigh_bound_uses_each_images_own_draw(images: torch.Tensor) -> None:
+    """The block-fading bound is C(|h|^2 SNR) of the gain the schemes meet with the same seed, not the ergodic mean."""
+    seeds = [11, 12]
+    result = capacity_bound(images, CBR, 5.0, channel="rayleigh", seeds=seeds)
+    n = channel_uses(CBR, 64, 128)
+    for k, seed in enumerate(seeds):
+        # what a scheme sending any number of symbols meets: one gain per image, drawn first
+        _, state = Rayleigh()(torch.ones(1, 37, dtype=torch.complex64), 5.0, make_generator(seed))
+        gain = float(state.gains[0, 0].abs() ** 2)
+        assert result.capacity[k].item() == pytest.approx(math.log2(1 + gain * 10**0.5), rel=1e-6)
+        assert result.budget_bytes[k].item() == math.floor(n * math.log2(1 + gain * 10**0.5) / 8)
+    assert result.capacity[0].item() != pytest.approx(rayleigh_ergodic_capacity(5.0), rel=1e-3)
+    with pytest.raises(SemcomError, match="one channel seed per image"):
+        capacity_bound(images, CBR, 5.0, channel="rayleigh")

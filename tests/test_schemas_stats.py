@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from semcom_bench.errors import CorruptFileError, SchemaError
-from semcom_bench.schemas import LabelSet, connect, labelset_stats
+from semcom_bench.schemas import SCHEMA_VERSION, LabelSet, connect, labelset_stats
 from semcom_bench.schemas.cli import app
 
 MANIFEST = {"dataset": "synthcity", "split": "val", "config": {"labeler": "heuristic"}}
@@ -80,7 +80,7 @@ def test_connect_checks_files_before_making_views(labelset: Path) -> None:
 
 def test_stats_match_hand_counts(labelset: Path) -> None:
     stats = labelset_stats(labelset)
-    assert stats["dataset"] == "synthcity" and stats["split"] == "val" and stats["schema_version"] == 1
+    assert stats["dataset"] == "synthcity" and stats["split"] == "val" and stats["schema_version"] == SCHEMA_VERSION
     assert stats["rows"] == EXPECTED_ROWS
     assert stats["object_importance"] == {"0": 1, "1": 0, "2": 2, "3": 1, "unlabelled": 2}
     assert stats["patch_importance"] == {"0": 3, "1": 2, "2": 1, "3": 2}

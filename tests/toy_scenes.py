@@ -23,3 +23,8 @@ def toy_images(n: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(-10 * torch.log10(((a - b) ** 2).mean()))
+
+
+def mean_colour_psnr(images: torch.Tensor) -> float:
+    """PSNR of the batch's mean colour shown for every pixel: the floor a trained receiver must clearly beat."""
+    return psnr(images.mean(dim=(0, 2, 3), keepdim=True).expand_as(images), images)

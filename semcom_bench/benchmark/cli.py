@@ -1,4 +1,4 @@
-"""`semcom-bench bench train | eval | report`."""
+"""`semcom-bench bench train | eval | report`; torch and the harness are imported inside the commands."""
 
 from __future__ import annotations
 
@@ -11,10 +11,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
-
-from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, separation_specs
-from semcom_bench.benchmark.report import at_cbr, write_report
-from semcom_bench.benchmark.train import TrainState, load_profile, train
 
 DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N."
 app = typer.Typer(help="Train, evaluate and compare transmission schemes against a label set.", no_args_is_help=True)
@@ -45,10 +41,15 @@ def train_command(
     snr_train: Annotated[Optional[float], typer.Option(help="Training SNR in dB (profile default if omitted).")] = None,
     cbr: Annotated[Optional[float], typer.Option(help="Target CBR, for schemes with a fixed bandwidth ratio.")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Optimiser steps (profile default if omitted).")] = None,
+    lmbda: Annotated[Optional[float], typer.Option(
+        "--lmbda", min=0.0, help="Rate-distortion weight of schemes with an entropy model (NTSCC); profile default "
+        "if omitted. Larger: fewer bits per token, so lower CBR and quality at a given eta.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of batches and channel draws.")] = 0,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Train a scheme over the channel; Ctrl-C keeps the last checkpoint and the same command resumes."""
+    from semcom_bench.benchmark.train import TrainState, load_profile, train
+
     settings = load_profile(profile, scheme)
     settings.seed = seed
     settings.device = device
@@ -58,6 +59,8 @@ def train_command(
         settings.steps = steps
     if cbr is not None:
         settings.hparams["cbr"] = cbr
+    if lmbda is not None:
+        settings.hparams["lmbda"] = lmbda
     with _bar() as bar:
         task = bar.add_task(f"train {scheme}", total=settings.steps, info="")
 
@@ -83,8 +86,13 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Run seed; same seed = same channel draws for every scheme.")] = 0,
     force: Annotated[bool, typer.Option(help="Recompute configurations already in the results file.")] = False,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    side_info: Annotated[str, typer.Option(
+        help="How the harness prices every scheme's side information: ldpc (5G LDPC + QAM at the best setting that "
+        "decodes at the SNR) or capacity (an ideal code: an optimistic floor).")] = "ldpc",
 ) -> None:
     """Evaluate a scheme over the channel with paired, seeded realisations; one results row per image and point."""
+    from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, separation_specs
+
     rates = _floats(rate, "--rate") if rate else []
     if scheme == "separation":
         specs = [spec for cbr in (rates or [1 / 16]) for spec in separation_specs(cbr, codec)]
@@ -95,7 +103,7 @@ def eval_command(
     with _bar() as bar:
         task = bar.add_task(f"eval {scheme}", total=None, info="")
         path = evaluate(specs, labels, _floats(snr, "--snr"), out, channel=channel, seed=seed,
-                        batch_size=batch_size, limit=limit, force=force, device=device,
+                        batch_size=batch_size, limit=limit, force=force, device=device, side_rule=side_info,
                         progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"results: {path.resolve()}")
 
@@ -109,16 +117,18 @@ def report_command(
     )] = None,
 ) -> None:
     """Print the comparison table and write plots, summary.json and a CompressAI-style compressai.json."""
+    from semcom_bench.benchmark.report import at_cbr, write_report
+
     folder = out or results.with_suffix("")
     report = write_report(results, folder)
     print_summary(report["summary"], f"{results.name}: dataset-level (pooled) metrics")
     if at is not None:
         table = Table(title=f"at CBR {at:.4g} (n/a: the curve's rate points do not reach it)")
-        for column in ("scheme", "config", "channel", "snr_db", "psnr", "tc_psnr"):
-            table.add_column(column, justify="left" if column in ("scheme", "config", "channel") else "right")
+        for column in ("curve", "channel", "snr_db", "psnr", "tc_psnr"):
+            table.add_column(column, justify="left" if column in ("curve", "channel") else "right")
         tc = at_cbr(report["summary"], at, "tc_psnr")
         for row, tc_row in zip(at_cbr(report["summary"], at), tc, strict=True):
-            table.add_row(row["scheme"], row["config"], row["channel"], _fmt(row["snr_db"]),
+            table.add_row(row["curve"], row["channel"], _fmt(row["snr_db"]),
                           *("n/a" if v is None else _fmt(v) for v in (row["value"], tc_row["value"])))
         console.print(table)
     for path in [*report["plots"], *report["json"]]:
@@ -128,10 +138,10 @@ def report_command(
 def print_summary(summary: list[dict[str, object]], title: str) -> None:
     """The report's comparison table."""
     table = Table(title=title)
-    columns = ("scheme", "config", "rate", "channel", "snr_db", "cbr", "psnr", "tc_psnr", "psnr_tier3", "psnr_tier0",
-               "ssim", "failed", "images", "params", "macs")
+    columns = ("scheme", "config", "model", "rate", "channel", "snr_db", "cbr", "side_uses", "psnr", "tc_psnr",
+               "psnr_tier3", "psnr_tier0", "ssim", "failed", "nan_output", "images", "params", "macs")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("scheme", "config", "channel") else "right")
+        table.add_column(column, justify="left" if column in ("scheme", "config", "model", "channel") else "right")
     for entry in summary:
         table.add_row(*[_fmt(entry[c]) for c in columns])
     console.print(table)

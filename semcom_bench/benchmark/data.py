@@ -80,7 +80,7 @@ class BenchmarkData:
         path = Path(row["path"])
         if hashlib.sha256(path.read_bytes()).hexdigest() != row["sha256"]:
             raise SemcomError(f"{path} changed since it was labelled", hint="re-annotate the dataset split")
-        image = resize_rgb(read_rgb(path), self.resolution)
+        image = np.array(resize_rgb(read_rgb(path), self.resolution))  # writable: torch refuses read-only memory
         patches = self._patches.get(row["image_id"])
         tiers = None
         if patches is not None:

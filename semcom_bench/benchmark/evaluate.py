@@ -2,9 +2,19 @@
 
 The channel realisation of an image at an SNR comes from a seed derived from (run seed, image id, SNR) only, so two
 schemes see the same draws: comparisons are paired. Each image crosses the channel on its own with exactly the
-symbols its scheme really sends (``Transmission.lengths``); the harness counts them, plus side information, as the
-image's channel uses. A scheme's rows are written as soon as the scheme is done (atomic Parquet), replacing older rows
-of the same scheme, checkpoint, configuration and channel, so an interrupted evaluation keeps the schemes it finished.
+symbols its scheme really sends (``Transmission.lengths``); the harness counts them, plus its price for the scheme's
+side-information bits (:mod:`semcom_bench.benchmark.side_info`, one rule for every scheme), as the image's channel
+uses.
+
+A trained model is identified by its checkpoint file's content hash (``model``) and its training profile
+(``config``), whatever path was typed. A row's key is (scheme, model, config, side rule, image, rate, channel, SNR,
+seed): a rerun replaces exactly the rows with its keys and nothing else. Rows are merged into the results file after
+every rate point under a lock (``{out}.lock``), so an interrupted evaluation keeps the points it finished and two
+processes writing one file keep each other's rows.
+
+A reconstruction holding NaN (a diverged receiver) is scored as a failed decode is: as the mid-grey image of a
+receiver with nothing decodable (the worst case the harness gives any scheme), so it is pooled, never averaged away;
+``nan_output`` counts it.
 """
 
 from __future__ import annotations
@@ -18,19 +28,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 
 from semcom_bench.benchmark import metrics
 from semcom_bench.benchmark.data import BenchmarkData, LabeledImage
-from semcom_bench.benchmark.train import load_checkpoint, resolve_device
+from semcom_bench.benchmark.side_info import SideInfoRule, get_rule
+from semcom_bench.benchmark.train import CHECKPOINT, load_checkpoint, resolve_device
 from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy.base import CHANNELS, Channel, ChannelState
 from semcom_bench.phy.channels import make_generator
 from semcom_bench.schemas import read_table, to_table, write_table
 from semcom_bench.schemas.tables import MAX_TIER
-from semcom_bench.schemes.base import SCHEMES, Scheme, TrainableScheme
+from semcom_bench.schemes.base import FALLBACK_VALUE, SCHEMES, Scheme, TrainableScheme
 from semcom_bench.schemes.capacity import capacity_bound
 
-# The (code rate, QAM order) grid the separation baseline is evaluated on; the report keeps the best per SNR.
+# The (code rate, QAM order) grid the separation baseline is evaluated on; the report keeps the best per SNR and CBR.
 TIERS = range(MAX_TIER + 1)
 SEPARATION_GRID: tuple[tuple[float, int], ...] = ((1 / 3, 4), (1 / 2, 4), (3 / 4, 4), (1 / 2, 16), (3 / 4, 16), (2 / 3, 64))
 
@@ -41,7 +53,7 @@ class EvalSpec:
 
     ``rates`` are the scheme's own knob (target CBR; NTSCC's eta); for a checkpoint whose CBR is fixed, leave it empty
     to use the model's. ``options`` are constructor arguments of schemes without checkpoints (e.g. separation's code
-    rate and QAM order); ``config`` describes the configuration in words for the results.
+    rate and QAM order); ``config`` describes them in words for the results (a checkpoint's is its training profile).
     """
 
     scheme: str
@@ -129,9 +141,38 @@ def scheme_complexity(scheme: Scheme, image: torch.Tensor, rate: float, channel:
     return metrics.model_complexity(trip, image)
 
 
-def _build(spec: EvalSpec, data: BenchmarkData) -> tuple[Scheme, str]:
+@dataclass(frozen=True)
+class ModelInfo:
+    """Who made a row: ``model`` (``sha256:`` + 16 hex of the checkpoint file, empty without one), ``config`` (a
+    checkpoint's training profile, else the spec's words) and ``checkpoint`` (the file read, information only)."""
+
+    model: str
+    config: str
+    checkpoint: str
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint file behind ``path`` (a run folder or the file itself)."""
+    path = Path(path)
+    return path / CHECKPOINT if path.is_dir() else path
+
+
+def file_identity(path: Path) -> str:
+    """``sha256:`` and the first 16 hex digits of the SHA-256 of ``path``'s bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def _build(spec: EvalSpec, data: BenchmarkData) -> tuple[Scheme | None, ModelInfo]:
+    """The scheme of ``spec`` (``None`` for the capacity bound, a function of the images) and its identity."""
+    if spec.scheme == "capacity":
+        return None, ModelInfo("", spec.config, "")
     if spec.checkpoint:
-        model, payload = load_checkpoint(spec.checkpoint, spec.scheme)
+        path = checkpoint_file(spec.checkpoint)
+        model, payload = load_checkpoint(path, spec.scheme)
         if tuple(payload["resolution"]) != data.resolution:
             raise ShapeMismatchError(
                 f"checkpoint {spec.checkpoint} was trained at {tuple(payload['resolution'])}, "
@@ -139,11 +180,11 @@ def _build(spec: EvalSpec, data: BenchmarkData) -> tuple[Scheme, str]:
                 hint="evaluate on a label set annotated at the training resolution (annotate --size HxW)",
             )
         model.eval()
-        return model, str(spec.checkpoint)
+        return model, ModelInfo(file_identity(path), str(payload.get("profile", "")), str(path.resolve()))
     cls = SCHEMES.get(spec.scheme)
     if issubclass(cls, TrainableScheme):
         raise SemcomError(f"scheme {spec.scheme!r} needs --checkpoint", hint="train it first with `bench train`")
-    return cls(**spec.options), ""
+    return cls(**spec.options), ModelInfo("", spec.config, "")
 
 
 def _batches(n: int, size: int) -> Iterator[list[int]]:
@@ -181,76 +222,121 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _scheme_rows(spec: EvalSpec, data: BenchmarkData, snrs: list[float], channel_name: str, seed: int,
-                 batch_size: int, tick: Callable[[], None], heatmaps: Path, device: torch.device,
-                 ) -> list[dict[str, Any]]:
-    h, w = data.resolution
+@dataclass
+class _Run:
+    """What every row of one evaluation shares."""
+
+    data: BenchmarkData
+    snrs: list[float]
+    channel: str
+    seed: int
+    batch_size: int
+    rule: SideInfoRule
+    heatmaps: Path
+    device: torch.device
+    tick: Callable[[], None]
+
+    def seeds(self, batch: list[int], snr: float) -> list[int]:
+        return [pair_seed(self.seed, self.data[i].image_id, snr) for i in batch]
+
+
+def _scored(item: LabeledImage, reconstruction: torch.Tensor) -> tuple[dict[str, Any], bool]:
+    """Metrics of one ``(1, 3, H, W)`` reconstruction; a NaN one is scored as the mid-grey fallback (module doc)."""
+    is_nan = bool(torch.isnan(reconstruction).any())
+    if is_nan:
+        reconstruction = torch.full_like(reconstruction, FALLBACK_VALUE)
+    return image_metrics(item, reconstruction), is_nan
+
+
+def _bound_rows(spec: EvalSpec, info: ModelInfo, rate: float, run: _Run) -> list[dict[str, Any]]:
+    """The capacity bound at one rate point: it needs the SNR (and the image's draw) at the transmitter."""
     rows = []
-    if spec.scheme == "capacity":  # a bound, not a realisable scheme: it needs the SNR at the transmitter
-        for rate in spec.rates:
-            for snr in snrs:
-                for batch in _batches(len(data), batch_size):
-                    start = time.perf_counter()
-                    bound = capacity_bound(data.batch(batch), rate, snr, channel=channel_name,
-                                           codec=spec.options.get("codec", "hevc"))
-                    seconds = (time.perf_counter() - start) / len(batch)
-                    for k, i in enumerate(batch):
-                        values = {**image_metrics(data[i], bound.images[k : k + 1]), "params": None, "macs": None}
-                        rows.append(_row(spec, "", data[i], rate, channel_name, snr, None, bound.channel_uses,
-                                         (h, w), values, False, seconds, 0.0))
-                    tick()
-        return rows
-    scheme, checkpoint = _build(spec, data)
-    # Neural schemes run on ``device``; the separation baseline's codecs and decoders work on CPU tensors.
-    on = torch.device("cpu")
-    if isinstance(scheme, TrainableScheme):
-        on = device
-        scheme.to(on)
-    channel = CHANNELS.get(channel_name)()
-    if spec.rates:
-        rates = spec.rates
-    elif hasattr(scheme, "cbr"):  # a fixed-bandwidth model has exactly one rate point
-        rates = [float(scheme.cbr)]
-    else:
-        raise SemcomError(f"scheme {spec.scheme!r} needs rate points", hint="pass --rate, e.g. eta values 0.1,0.3,1")
-    with torch.no_grad():
-        for rate in rates:
-            complexity = scheme_complexity(scheme, data.batch([0]).to(on), rate, channel)
-            for batch in _batches(len(data), batch_size):
-                images = data.batch(batch).to(on)
-                start = time.perf_counter()
-                tx = scheme.transmit(images, rate)  # once per batch: what is sent does not depend on the SNR
-                _sync(on)
-                encode_s = (time.perf_counter() - start) / len(batch)
-                maps = scheme.code_lengths(tx) if batch[0] == 0 else None
-                if maps is not None:
-                    save_heatmaps(maps, [data[i] for i in batch], f"{spec.scheme} {spec.config} rate {rate:g}",
-                                  heatmaps)
-                for snr in snrs:
-                    seeds = [pair_seed(seed, data[i].image_id, snr) for i in batch]
-                    received, state = _through_channel(channel, tx.symbols, tx.lengths, snr, seeds)
-                    start = time.perf_counter()
-                    recon = scheme.receive(received, tx, state)
-                    _sync(on)
-                    decode_s = (time.perf_counter() - start) / len(batch)
-                    failed = getattr(scheme, "last_failed", torch.zeros(len(batch), dtype=torch.bool))
-                    uses = tx.channel_uses.tolist()
-                    for k, i in enumerate(batch):
-                        is_nan = bool(torch.isnan(recon[k]).any())
-                        values = {**image_metrics(data[i], recon[k : k + 1]), **complexity}
-                        rows.append(_row(spec, checkpoint, data[i], rate, channel_name, snr, seeds[k], int(uses[k]),
-                                         (h, w), values, bool(failed[k]), encode_s, decode_s, nan_output=is_nan))
-                    tick()
+    for snr in run.snrs:
+        for batch in _batches(len(run.data), run.batch_size):
+            seeds = run.seeds(batch, snr)
+            start = time.perf_counter()
+            bound = capacity_bound(run.data.batch(batch), rate, snr, channel=run.channel,
+                                   codec=spec.options.get("codec", "hevc"), seeds=seeds)
+            seconds = (time.perf_counter() - start) / len(batch)
+            for k, i in enumerate(batch):
+                values, is_nan = _scored(run.data[i], bound.images[k : k + 1])
+                rows.append(_row(spec, info, run, run.data[i], rate, snr, seeds[k], bound.channel_uses, 0,
+                                 {**values, "params": None, "macs": None}, False, is_nan, seconds, 0.0))
+            run.tick()
     return rows
 
 
-def _row(spec: EvalSpec, checkpoint: str, item: LabeledImage, rate: float, channel: str, snr: float,
-         seed: int | None, uses: int, size: tuple[int, int], values: dict[str, Any], failed: bool,
-         encode_s: float, decode_s: float, nan_output: bool = False) -> dict[str, Any]:
-    return {"image_id": item.image_id, "scheme": spec.scheme, "checkpoint": checkpoint, "config": spec.config,
-            "rate": float(rate), "channel": channel, "snr_db": float(snr), "seed": seed if seed is not None else -1,
-            "channel_uses": uses, "cbr": uses / (3 * size[0] * size[1]), **values, "failed": failed,
-            "nan_output": nan_output, "encode_s": encode_s, "decode_s": decode_s}
+def _scheme_rows(spec: EvalSpec, scheme: Scheme, info: ModelInfo, rate: float, run: _Run) -> list[dict[str, Any]]:
+    """Every row of ``scheme`` at one rate point: each batch is sent once and received at every SNR."""
+    # Neural schemes run on ``run.device``; the separation baseline's codecs and decoders work on CPU tensors.
+    on = run.device if isinstance(scheme, TrainableScheme) else torch.device("cpu")
+    channel = CHANNELS.get(run.channel)()
+    rows = []
+    with torch.no_grad():
+        complexity = scheme_complexity(scheme, run.data.batch([0]).to(on), rate, channel)
+        for batch in _batches(len(run.data), run.batch_size):
+            images = run.data.batch(batch).to(on)
+            start = time.perf_counter()
+            tx = scheme.transmit(images, rate)  # once per batch: what is sent does not depend on the SNR
+            _sync(on)
+            encode_s = (time.perf_counter() - start) / len(batch)
+            maps = scheme.code_lengths(tx) if batch[0] == 0 else None
+            if maps is not None:
+                save_heatmaps(maps, [run.data[i] for i in batch], f"{spec.scheme} {info.config} rate {rate:g}",
+                              run.heatmaps)
+            lengths, side_bits = tx.lengths.tolist(), tx.bits().tolist()
+            for snr in run.snrs:
+                seeds = run.seeds(batch, snr)
+                received, state = _through_channel(channel, tx.symbols, tx.lengths, snr, seeds)
+                start = time.perf_counter()
+                recon = scheme.receive(received, tx, state)
+                _sync(on)
+                decode_s = (time.perf_counter() - start) / len(batch)
+                failed = getattr(scheme, "last_failed", torch.zeros(len(batch), dtype=torch.bool))
+                for k, i in enumerate(batch):
+                    side = run.rule.channel_uses(int(side_bits[k]), snr)
+                    values, is_nan = _scored(run.data[i], recon[k : k + 1])
+                    rows.append(_row(spec, info, run, run.data[i], rate, snr, seeds[k], int(lengths[k]) + side,
+                                     side, {**values, **complexity}, bool(failed[k]), is_nan, encode_s, decode_s))
+                run.tick()
+    return rows
+
+
+def _row(spec: EvalSpec, info: ModelInfo, run: _Run, item: LabeledImage, rate: float, snr: float, seed: int,
+         uses: int, side_uses: int, values: dict[str, Any], failed: bool, nan_output: bool, encode_s: float,
+         decode_s: float) -> dict[str, Any]:
+    h, w = run.data.resolution
+    return {"image_id": item.image_id, "scheme": spec.scheme, "model": info.model, "checkpoint": info.checkpoint,
+            "config": info.config, "rate": float(rate), "channel": run.channel, "snr_db": float(snr), "seed": seed,
+            "channel_uses": uses, "side_uses": side_uses, "side_rule": run.rule.name, "cbr": uses / (3 * h * w),
+            **values, "failed": failed, "nan_output": nan_output, "encode_s": encode_s, "decode_s": decode_s}
+
+
+ROW_KEY = ("scheme", "model", "config", "side_rule", "image_id", "rate", "channel", "snr_db", "seed")
+"""The columns that identify a results row: a rerun replaces the rows with its keys and no other."""
+
+
+def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """``row``'s :data:`ROW_KEY` values."""
+    return tuple(row[c] for c in ROW_KEY)
+
+
+def merge_rows(out: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Merge ``rows`` into the results file ``out`` (atomic), replacing rows with the same key, under a file lock."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(out.with_name(out.name + ".lock")):
+        existing = read_table(out, "results").to_pylist() if out.is_file() else []
+        new = {row_key(r) for r in rows}
+        write_table("results", to_table("results", [r for r in existing if row_key(r) not in new] + rows), out)
+
+
+def _rates(spec: EvalSpec, scheme: Scheme | None) -> list[float]:
+    if spec.rates:
+        return [float(r) for r in spec.rates]
+    if hasattr(scheme, "cbr"):  # a fixed-bandwidth model has exactly one rate point
+        return [float(scheme.cbr)]
+    raise SemcomError(f"scheme {spec.scheme!r} needs rate points", hint="pass --rate, e.g. eta values 0.1,0.3,1")
 
 
 def evaluate(
@@ -265,47 +351,50 @@ def evaluate(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     device: str = "auto",
+    side_rule: str = "ldpc",
 ) -> Path:
-    """Evaluate ``specs`` on ``labelset`` at ``snrs``; rows go to the results table ``out`` (merged, atomic).
+    """Evaluate ``specs`` on ``labelset`` at ``snrs``; rows are merged into the results table ``out`` (module doc).
 
-    A configuration whose rows are all in ``out`` already is skipped unless ``force``; ``progress(done, total)``
-    counts batches. Schemes that allocate symbols per token also get code-length heatmaps of their first batch in
+    A rate point whose rows are all in ``out`` already is skipped unless ``force``; ``progress(done, total)`` counts
+    batches. ``side_rule`` names the :data:`~semcom_bench.benchmark.side_info.SIDE_INFO_RULES` rule that prices side
+    information. Schemes that allocate symbols per token also get code-length heatmaps of their first batch in
     ``{out stem}-heatmaps/``. Trained schemes run on ``device`` (``"auto"``: the GPU when there is one); channel draws
     come from CPU generators, so results do not depend on it beyond floating-point rounding. Returns ``out``.
     """
     on = resolve_device(device)
     out = Path(out)
-    CHANNELS.get(channel)  # an unknown channel fails before any work
+    CHANNELS.get(channel)  # an unknown channel or rule fails before any work
+    rule = get_rule(side_rule)
     data = BenchmarkData(labelset, limit)
-    per_spec = [max(len(s.rates), 1) * len(snrs) * math.ceil(len(data) / batch_size) for s in specs]
+    per_rate = len(snrs) * math.ceil(len(data) / batch_size)
+    total = sum(max(len(s.rates), 1) for s in specs) * per_rate
     done = 0
 
     def tick() -> None:
         nonlocal done
         done += 1
         if progress is not None:
-            progress(done, sum(per_spec))
+            progress(done, total)
 
-    for spec, batches in zip(specs, per_spec, strict=True):
-        existing = read_table(out, "results").to_pylist() if out.is_file() else []
-        if not force and _complete(spec, existing, data.image_ids, snrs, channel, seed):
-            done += batches  # finished by an earlier run: its rows stay as they are
-            continue
-        rows = _scheme_rows(spec, data, snrs, channel, seed, batch_size, tick, out.with_name(f"{out.stem}-heatmaps"),
-                            on)
-        replaced = {(r["scheme"], r["checkpoint"], r["config"], r["channel"]) for r in rows}
-        keep = [r for r in existing if (r["scheme"], r["checkpoint"], r["config"], r["channel"]) not in replaced]
-        write_table("results", to_table("results", keep + rows), out)
+    run = _Run(data, [float(s) for s in snrs], channel, seed, batch_size, rule, out.with_name(f"{out.stem}-heatmaps"),
+               on, tick)
+    for spec in specs:
+        scheme, info = _build(spec, data)
+        if isinstance(scheme, TrainableScheme):
+            scheme.to(on)
+        for rate in _rates(spec, scheme):
+            existing = read_table(out, "results").to_pylist() if out.is_file() and not force else []
+            if _complete(spec, info, rate, run, existing):
+                done += per_rate  # finished by an earlier run: its rows stay as they are
+                continue
+            rows = (_bound_rows(spec, info, rate, run) if scheme is None
+                    else _scheme_rows(spec, scheme, info, rate, run))
+            merge_rows(out, rows)
     return out
 
 
-def _complete(spec: EvalSpec, rows: list[dict[str, Any]], image_ids: list[str], snrs: list[float], channel: str,
-              seed: int) -> bool:
-    """Whether ``rows`` already hold every (image, rate, SNR) of ``spec`` on ``channel`` with the same run seed."""
-    if not spec.rates:  # a fixed-CBR checkpoint: its rate is only known once the model is loaded
-        return False
-    checkpoint = str(spec.checkpoint) if spec.checkpoint else ""
-    have = {(r["image_id"], r["rate"], r["snr_db"]) for r in rows
-            if (r["scheme"], r["checkpoint"], r["config"], r["channel"]) == (spec.scheme, checkpoint, spec.config, channel)
-            and (r["seed"] == -1 or r["seed"] == pair_seed(seed, r["image_id"], r["snr_db"]))}
-    return all((i, float(rate), float(snr)) in have for i in image_ids for rate in spec.rates for snr in snrs)
+def _complete(spec: EvalSpec, info: ModelInfo, rate: float, run: _Run, rows: list[dict[str, Any]]) -> bool:
+    """Whether ``rows`` already hold every (image, SNR) of ``spec`` at ``rate`` under the run's keys."""
+    have = {row_key(r) for r in rows}
+    return all((spec.scheme, info.model, info.config, run.rule.name, image_id, rate, run.channel, snr,
+                pair_seed(run.seed, image_id, snr)) in have for image_id in run.data.image_ids for snr in run.snrs)

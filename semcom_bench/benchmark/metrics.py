@@ -225,6 +225,12 @@ def _db(squared_error: np.ndarray | float, pixels: np.ndarray | int) -> np.ndarr
         return 10.0 * np.log10(MAX_VALUE**2 / mse)
 
 
+def pooled_psnr(squared_error: float, pixels: int) -> float:
+    """Dataset PSNR in dB from pooled squared-error sums over ``pixels`` pixels (what every report pools); ``+inf``
+    when perfect, NaN without pixels or with a NaN in the sums."""
+    return float(_db(squared_error, pixels))
+
+
 # -------------------------------------------------------------------------------------------------- SSIM, MS-SSIM
 
 

@@ -1,63 +1,59 @@
 """Results -> tables and plots: PSNR and TC-PSNR vs SNR and vs CBR, per-tier bars, CompressAI-style JSON.
 
-Dataset-level PSNRs pool the squared errors of all images first (dB of the mean MSE), as CompressAI reports; the
-per-image mean of dB is not used because one perfect or one failed image would dominate it. The separation baseline
-is reported per configuration and as "best over grid" per SNR, as the papers do.
+Dataset-level PSNRs pool the squared errors of all images first (dB of the mean MSE, :func:`metrics.pooled_psnr`), as
+CompressAI reports; the per-image mean of dB is not used because one perfect or one failed image would dominate it.
+Failed decodes and NaN reconstructions are pooled like every image (the harness scores both as the mid-grey image),
+and counted. A curve is one model (``model``, ``config``) under one side-information rule; the separation baseline
+is reported per configuration and as "best over grid" per channel, SNR and CBR, as the papers do.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import defaultdict
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from semcom_bench.benchmark.metrics import pooled_psnr
 from semcom_bench.schemas import read_table
 from semcom_bench.schemas.tables import MAX_TIER
 
-MAX = 255.0
 TIERS = range(MAX_TIER + 1)
-
-
-def _pooled_psnr(sse: float, pixels: int) -> float:
-    if pixels == 0:
-        return float("nan")
-    mse = sse / (3 * pixels)
-    return float("inf") if mse == 0 else 10 * math.log10(MAX**2 / mse)
+GROUP = ("scheme", "model", "config", "side_rule", "rate", "channel", "snr_db")
+"""The columns one summary entry shares: one model at one rate point, channel and SNR."""
 
 
 def summarize(results: str | Path) -> list[dict[str, Any]]:
-    """One row per (scheme, config, rate point, channel, SNR): images, mean CBR, pooled PSNR / TC-PSNR / tier PSNRs,
-    mean SSIM, failure and NaN counts, the model's parameters and MACs per image; plus ``separation (best)`` rows picking the best configuration per (channel,
-    SNR)."""
+    """One entry per :data:`GROUP`: images, mean CBR and side uses, pooled PSNR / TC-PSNR / tier PSNRs, mean SSIM,
+    failure and NaN counts, the model's parameters and MACs per image; plus ``separation (best)`` entries picking the
+    best configuration per (side rule, channel, SNR, CBR)."""
     rows = read_table(results, "results").to_pylist()
-    groups: dict[tuple[str, str, float, str, float], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[(row["scheme"], row["config"], row["rate"], row["channel"], row["snr_db"])].append(row)
+        groups[tuple(row[c] for c in GROUP)].append(row)
     summary = []
-    for (scheme, config, rate, channel, snr), everything in sorted(groups.items()):
-        group = [r for r in everything if not r["nan_output"]] or everything  # NaN outputs are counted, not pooled
+    for key, group in sorted(groups.items()):
         entry: dict[str, Any] = {
-            "scheme": scheme, "config": config, "rate": rate, "channel": channel, "snr_db": snr,
-            "images": len(everything),
-            "cbr": sum(r["cbr"] for r in everything) / len(everything),
-            "psnr": _pooled_psnr(sum(r["sse"] for r in group), sum(r["pixels"] for r in group)),
-            "tc_psnr": _pooled_psnr(sum(r["tc_sse"] for r in group), sum(r["tc_pixels"] for r in group)),
+            **dict(zip(GROUP, key, strict=True)),
+            "images": len(group),
+            "cbr": sum(r["cbr"] for r in group) / len(group),
+            "side_uses": sum(r["side_uses"] for r in group) / len(group),
+            "psnr": pooled_psnr(sum(r["sse"] for r in group), sum(r["pixels"] for r in group)),
+            "tc_psnr": pooled_psnr(sum(r["tc_sse"] for r in group), sum(r["tc_pixels"] for r in group)),
             "ssim": sum(r["ssim"] for r in group) / len(group),
-            "failed": sum(r["failed"] for r in everything), "nan_output": sum(r["nan_output"] for r in everything),
-            "params": everything[0]["params"], "macs": everything[0]["macs"],  # one model per group
+            "failed": sum(r["failed"] for r in group), "nan_output": sum(r["nan_output"] for r in group),
+            "params": group[0]["params"], "macs": group[0]["macs"],  # one model per group
         }
         for t in TIERS:
-            entry[f"psnr_tier{t}"] = _pooled_psnr(sum(r[f"sse_tier{t}"] for r in group),
-                                                  sum(r[f"pixels_tier{t}"] for r in group))
+            entry[f"psnr_tier{t}"] = pooled_psnr(sum(r[f"sse_tier{t}"] for r in group),
+                                                 sum(r[f"pixels_tier{t}"] for r in group))
         summary.append(entry)
-    best: dict[tuple[str, float], dict[str, Any]] = {}
+    best: dict[tuple[str, str, float, float], dict[str, Any]] = {}
     for entry in summary:
         if entry["scheme"] == "separation":
-            key = (entry["channel"], entry["snr_db"])
+            key = (entry["side_rule"], entry["channel"], entry["snr_db"], entry["rate"])  # rate: its target CBR
             if key not in best or entry["psnr"] > best[key]["psnr"]:
                 best[key] = entry
     summary += [{**entry, "scheme": "separation (best)", "config": f"best: {entry['config']}"}
@@ -65,17 +61,37 @@ def summarize(results: str | Path) -> list[dict[str, Any]]:
     return summary
 
 
+def _curve(entry: dict[str, Any], ambiguous: set[tuple[str, str]], rules: int) -> str:
+    """A curve's name: scheme and config, the model's hash where two models share them, the rule where several."""
+    name = entry["scheme"] if entry["scheme"] == "separation (best)" else f"{entry['scheme']} {entry['config']}".strip()
+    if (entry["scheme"], entry["config"]) in ambiguous and entry["model"]:
+        name += f" {entry['model'].removeprefix('sha256:')[:8]}"
+    if rules > 1:
+        name += f" ({entry['side_rule']} side info)"
+    return name
+
+
+def curve_names(summary: list[dict[str, Any]]) -> list[str]:
+    """The curve name of every summary entry, in order."""
+    models: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for entry in summary:
+        models[(entry["scheme"], entry["config"])].add(entry["model"])
+    ambiguous = {key for key, found in models.items() if len(found) > 1}
+    rules = len({entry["side_rule"] for entry in summary})
+    return [_curve(entry, ambiguous, rules) for entry in summary]
+
+
 def _series(summary: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Curves to draw: one per scheme and config, except the separation grid, shown through its best-of-grid curve."""
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    rates: dict[tuple[str, str], set[float]] = defaultdict(set)
-    for entry in summary:
-        rates[(entry["scheme"], entry["config"])].add(entry["rate"])
-    for entry in summary:
+    names = curve_names(summary)
+    rates: dict[str, set[float]] = defaultdict(set)
+    for name, entry in zip(names, summary, strict=True):
+        rates[name].add(entry["rate"])
+    for name, entry in zip(names, summary, strict=True):
         if entry["scheme"] == "separation":
             continue
-        name = entry["scheme"] if entry["scheme"] == "separation (best)" else f"{entry['scheme']} {entry['config']}".strip()
-        if len(rates[(entry["scheme"], entry["config"])]) > 1 and entry["scheme"] != "separation (best)":
+        if len(rates[name]) > 1 and entry["scheme"] != "separation (best)":
             name += f" rate {entry['rate']:g}"  # a scheme swept over its rate knob draws one curve per point
         series[f"{name} [{entry['channel']}]"].append(entry)
     return series
@@ -86,24 +102,24 @@ def at_cbr(summary: list[dict[str, Any]], cbr: float, metric: str = "psnr") -> l
 
     A scheme swept over its rate knob (NTSCC's eta) is read off its metric-vs-CBR curve, linearly between the two
     rate points around ``cbr`` (a point within 1 % of it is used as is); ``value`` is ``None`` where its points do
-    not reach ``cbr``, since extrapolating a rate curve would invent a result. Rows: ``scheme``, ``config``,
-    ``channel``, ``snr_db``, ``cbr``, ``value``.
+    not reach ``cbr``, since extrapolating a rate curve would invent a result. Rows: ``curve`` (its name in the
+    plots), ``scheme``, ``config``, ``model``, ``channel``, ``snr_db``, ``cbr``, ``value``.
     """
-    curves: dict[tuple[str, str, str, float], list[tuple[float, float]]] = defaultdict(list)
-    for entry in summary:
+    curves: dict[tuple[str, str, str, str, str, float], list[tuple[float, float]]] = defaultdict(list)
+    for name, entry in zip(curve_names(summary), summary, strict=True):
         if entry["scheme"] != "separation":  # its grid is read through "separation (best)"
-            key = (entry["scheme"], entry["config"], entry["channel"], entry["snr_db"])
+            key = (name, entry["scheme"], entry["config"], entry["model"], entry["channel"], entry["snr_db"])
             curves[key].append((entry["cbr"], entry[metric]))
     rows = []
-    for (scheme, config, channel, snr), points in sorted(curves.items()):
+    for (name, scheme, config, model, channel, snr), points in sorted(curves.items()):
         points.sort()
         value = next((v for c, v in points if abs(c - cbr) <= 0.01 * cbr), None)
         if value is None:
             for (c0, v0), (c1, v1) in pairwise(points):
                 if c0 < cbr < c1:
                     value = v0 + (v1 - v0) * (cbr - c0) / (c1 - c0)
-        rows.append({"scheme": scheme, "config": config, "channel": channel, "snr_db": snr, "cbr": cbr,
-                     "value": value})
+        rows.append({"curve": name, "scheme": scheme, "config": config, "model": model, "channel": channel,
+                     "snr_db": snr, "cbr": cbr, "value": value})
     return rows
 
 

@@ -29,7 +29,10 @@ CHECKPOINT = "checkpoint.pt"
 
 @dataclass
 class TrainSettings:
-    """A training run's schedule; a profile gives the defaults, the CLI may override them."""
+    """A training run's schedule; a profile gives the defaults, the CLI may override them.
+
+    ``lr_drops``: ``[from_step, lr]`` pairs, e.g. ``[[100000, 1.0e-4]]`` for Deep JSCC's 1e-3 then 1e-4.
+    """
 
     steps: int
     batch_size: int
@@ -39,8 +42,17 @@ class TrainSettings:
     seed: int = 0
     checkpoint_every: int = 50
     aux_lr: float = 1e-3
+    lr_drops: list[list[float]] = field(default_factory=list)
     hparams: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of ``step``: ``lr``, or the last ``[from_step, lr]`` of ``lr_drops`` reached."""
+        lr = self.lr
+        for start, value in sorted(self.lr_drops):
+            if step >= start:
+                lr = value
+        return lr
 
 
 def load_profile(profile: str, scheme: str) -> TrainSettings:
@@ -99,6 +111,15 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)  # a crash mid-save leaves the previous checkpoint intact
 
 
+def _read(path: Path) -> dict[str, Any]:
+    """A checkpoint's payload, unpickling tensors and plain data only (no code runs from the file)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError) as err:  # torch reports a damaged zip or refused content this way
+        raise SemcomError(f"{path} cannot be read as a semcom-bench checkpoint ({str(err).splitlines()[0]})",
+                          hint="re-train it with `semcom-bench bench train`, or pass another checkpoint") from None
+
+
 def load_checkpoint(path: str | Path, scheme: str | None = None) -> tuple[TrainableScheme, dict[str, Any]]:
     """Rebuild the scheme stored in checkpoint ``path``; ``scheme`` (if given) must match the stored one."""
     path = Path(path)
@@ -106,7 +127,7 @@ def load_checkpoint(path: str | Path, scheme: str | None = None) -> tuple[Traina
         path = path / CHECKPOINT
     if not path.is_file():
         raise SemcomError(f"no checkpoint {path}", hint="train one with `semcom-bench bench train --out DIR`")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = _read(path)
     if scheme is not None and payload["scheme"] != scheme:
         raise SemcomError(f"{path} is a checkpoint of scheme {payload['scheme']!r}, not {scheme!r}",
                           hint=f"pass --scheme {payload['scheme']} or the checkpoint of a {scheme} run")
@@ -142,7 +163,7 @@ def train(
     path = out / CHECKPOINT
     start = 0
     if path.is_file():
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = _read(path)
         for key in ("scheme", "hparams", "resolution"):
             if payload[key] != meta[key]:
                 raise SemcomError(f"{path} was trained with another {key} ({payload[key]} != {meta[key]})",
@@ -160,6 +181,8 @@ def train(
     model.train()
     for step in range(start, settings.steps):
         indices = torch.randint(len(data), (settings.batch_size,), generator=batch_gen).tolist()
+        for group in optimizer.param_groups:
+            group["lr"] = settings.lr_at(step)
         images = data.batch(indices).to(device)
         out_step = model.training_step(images, channel, settings.snr_train, make_generator(settings.seed * 1_000_003 + step))
         loss = out_step["loss"]

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from semcom_bench.errors import SchemaError
 from semcom_bench.schemas.rle import RLE_TYPE
 
-SCHEMA_VERSION: int = 1
+SCHEMA_VERSION: int = 2
 """Version of the set of table schemas below; a file written under another version is refused by the reader."""
 
 TABLE_KEY = b"semcom_bench.table"
@@ -199,13 +199,19 @@ RESULTS = _schema(
     "results",
     _IMAGE_ID,
     _col("scheme", pa.string(), "Registered scheme name, e.g. 'deepjscc', 'ntscc', 'separation', 'capacity'."),
-    _col("checkpoint", pa.string(), "Checkpoint file of a trained scheme; empty for schemes without one."),
-    _col("config", pa.string(), "The scheme's rate point and settings in words, e.g. 'hevc R=1/2 16-QAM'."),
+    _col("model", pa.string(), "Identity of a trained model: 'sha256:' and the first 16 hex digits of its checkpoint "
+         "file's SHA-256, whatever path was typed; empty for schemes without a checkpoint."),
+    _col("checkpoint", pa.string(), "Checkpoint file the model was read from (information only: 'model' identifies it)."),
+    _col("config", pa.string(), "A trained model's training profile (e.g. 'smoke'); otherwise the scheme's settings in "
+         "words, e.g. 'hevc R=1/2 16-QAM'."),
     _col("rate", pa.float64(), "The scheme's own rate knob as passed to transmit (target CBR, NTSCC's eta...)."),
     _col("channel", pa.string(), "Channel name, e.g. 'awgn', 'rayleigh'."),
     _col("snr_db", pa.float64(), "Es/N0 in dB at unit average symbol power."),
     _col("seed", pa.int64(), "Seed of the channel realisation; equal seeds mean paired draws across schemes."),
     _col("channel_uses", pa.int64(), "Complex channel uses counted by the harness, side information included."),
+    _col("side_uses", pa.int64(), "Of channel_uses, those that carry the scheme's side information (priced by side_rule)."),
+    _col("side_rule", pa.string(), "How the harness priced side information: 'ldpc' (5G LDPC + QAM at the best setting "
+         "that decodes) or 'capacity' (optimistic floor); see benchmark.side_info."),
     _col("cbr", pa.float64(), "channel_uses / (3 * H * W)."),
     _col("psnr", pa.float64(), "PSNR in dB of the uint8-rounded reconstruction (inf when perfect, NaN on NaN output)."),
     _col("ssim", pa.float64(), "SSIM of the uint8-rounded reconstruction."),

@@ -2,8 +2,9 @@
 
 A scheme maps images (and, where it uses them, their labels) to complex channel symbols with unit average power; the
 receiver maps the noisy symbols back to images. The harness, not the scheme, passes the symbols through the channel,
-counts the channel uses that cross it (``Transmission.channel_uses``, side information included) and computes
-CBR = channel uses / (3 * H * W).
+counts the channel uses that cross it and computes CBR = channel uses / (3 * H * W). A scheme reports its side
+information in bits (``Transmission.side_bits``); the harness prices those bits in channel uses by one rule for every
+scheme (:mod:`semcom_bench.benchmark.side_info`), so no scheme prices its own.
 
 Shapes: images are ``(B, 3, H, W)`` float32 in ``[0, 1]``; symbols ``(B, N)`` complex64.
 """
@@ -19,6 +20,9 @@ import torch
 from semcom_bench.phy.base import Channel, ChannelState
 from semcom_bench.registry import Registry
 
+FALLBACK_VALUE = 0.5
+"""The mid-grey value of the image a receiver shows when it has nothing decodable (the harness scores it)."""
+
 
 @dataclass
 class Transmission:
@@ -27,19 +31,18 @@ class Transmission:
     ``symbols``: ``(B, N)`` complex64, unit average power over the used symbols of each image.
     ``lengths``: ``(B,)`` int64, symbols of each image that are really sent (variable-length schemes pad the rest).
     ``side``: side information the receiver gets error-free (rate indices, headers), whatever the scheme needs.
-    ``side_uses``: ``(B,)`` int64, channel uses the side information costs; the harness adds them to ``lengths``.
+    ``side_bits``: ``(B,)`` int64, the bits ``side`` takes to send (``None``: nothing to send; system parameters
+    such as the image size cost nothing). The harness turns them into channel uses and adds those to ``lengths``.
     """
 
     symbols: torch.Tensor
     lengths: torch.Tensor
     side: dict[str, Any] = field(default_factory=dict)
-    side_uses: torch.Tensor | None = None
+    side_bits: torch.Tensor | None = None
 
-    @property
-    def channel_uses(self) -> torch.Tensor:
-        """``(B,)`` channel uses per image, side information included."""
-        side = self.side_uses if self.side_uses is not None else torch.zeros_like(self.lengths)
-        return self.lengths + side
+    def bits(self) -> torch.Tensor:
+        """``(B,)`` int64 side-information bits per image (zeros when the scheme sends none)."""
+        return self.side_bits if self.side_bits is not None else torch.zeros_like(self.lengths)
 
 
 class Scheme(ABC):

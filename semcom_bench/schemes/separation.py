@@ -9,7 +9,7 @@ Transmitter, per image of ``H x W`` pixels at channel bandwidth ratio ``cbr``:
    than ``C * (1 + 1/R)``) are sent as scrambled zeros and counted in ``Layout.unused_bits``.
 3. Byte budget: the ``C * k`` information bits hold an in-band length header of ``h = bit_length(C * k // 8)`` bits
    (the stream size in bytes; the receiver derives ``h`` from ``N``, ``R`` and ``M`` alone) then the codec stream,
-   zero-padded. So the header costs no channel uses beyond ``N`` (``side_uses`` is 0) and is protected by the first
+   zero-padded. So the header costs no channel uses beyond ``N`` (no ``side_bits``) and is protected by the first
    codeword like the data.
 4. The codec (HEVC-intra (BPG-equivalent) by default) is searched for the best quality whose stream fits
    (:meth:`SourceCodec.encode_to_budget`, never more bytes than the budget).
@@ -45,10 +45,9 @@ from semcom_bench.phy.channels import EQUALIZERS, equalize, make_generator
 from semcom_bench.phy.ldpc import DECODERS, LDPC5G
 from semcom_bench.phy.ldpc.code import K_MAX, K_MIN, RATE_MAX, RATE_MIN
 from semcom_bench.phy.qam import QAM
-from semcom_bench.schemes.base import SCHEMES, Scheme, Transmission
+from semcom_bench.schemes.base import FALLBACK_VALUE, SCHEMES, Scheme, Transmission
 from semcom_bench.schemes.codecs import BudgetTooSmallError, CodecError, SourceCodec, get_codec
 
-FALLBACK_VALUE = 0.5  # the mid-grey image a receiver shows when it has nothing decodable
 _SCRAMBLING_SEED = 0x5E9A  # fixed: both ends know the sequence
 _K_MAX_BG2_CHOSEN = 3824  # 5G picks BG2 at rates in (1/4, 2/3] only up to this k (38.212 7.2.2)
 
@@ -261,7 +260,6 @@ class SeparationScheme(Scheme):
             symbols=self.qam.modulate_bits(bits.to(torch.uint8)).to(images.device),
             lengths=torch.full((len(arrays),), layout.channel_uses, dtype=torch.int64),
             side={"image_size": (height, width)},
-            side_uses=torch.zeros(len(arrays), dtype=torch.int64),
         )
 
     def receive(self, received: torch.Tensor, transmission: Transmission, state: ChannelState) -> torch.Tensor:
