@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import subprocess
 import sys
@@ -15,7 +16,8 @@ import torch
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark import metrics
 from semcom_bench.benchmark.data import BenchmarkData
-from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, pair_seed
+from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, pair_seed, separation_specs
+from semcom_bench.benchmark.side_info import CapacityRule, LDPCRule
 from semcom_bench.benchmark.report import at_cbr, summarize, write_report
 from semcom_bench.benchmark.train import TrainSettings, load_checkpoint, resolve_device, train
 from semcom_bench.datasets.synthcity import generate
@@ -256,3 +258,94 @@ def test_gpu_training_and_evaluation_match_the_cpu(labels: Path, tmp_path: Path)
         assert torch.allclose(p, q, atol=1e-4)
     for a, b in zip(runs["cpu"], runs["cuda"], strict=True):
         assert a["channel_uses"] == b["channel_uses"] and abs(a["psnr"] - b["psnr"]) < 0.05
+
+
+def _cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "semcom_bench", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_a_later_eval_keeps_earlier_rows_and_a_rerun_replaces_only_its_own(labels: Path, tmp_path: Path) -> None:
+    ckpt = train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=2, **SETTINGS), "smoke")
+    out = tmp_path / "r.parquet"
+    evaluate([EvalSpec("test-tiny", [0.1], str(ckpt))], labels, [5.0], out, limit=2)
+    evaluate([EvalSpec("test-tiny", [0.1], str(ckpt))], labels, [7.0], out, limit=2)
+    rows = read_table(out, "results").to_pylist()
+    assert sorted(r["snr_db"] for r in rows) == [5.0, 5.0, 7.0, 7.0]  # the SNR-5 rows survive the SNR-7 eval
+    first = {r["image_id"]: r["encode_s"] for r in rows if r["snr_db"] == 5.0}
+    evaluate([EvalSpec("test-tiny", [0.1], str(ckpt))], labels, [5.0], out, limit=2, force=True)
+    again = read_table(out, "results").to_pylist()
+    assert len(again) == 4 and sorted(r["snr_db"] for r in again) == [5.0, 5.0, 7.0, 7.0]  # replaced, not duplicated
+    assert {r["image_id"] for r in again if r["snr_db"] == 5.0} == set(first)
+
+
+def test_two_processes_writing_one_results_file_keep_each_others_rows(labels: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shared.parquet"
+    rates = ",".join(f"{0.05 + 0.01 * i:.2f}" for i in range(8))  # eight merges per process
+    procs = [_cli("bench", "eval", "--scheme", "capacity", "--labels", str(labels), "--out", str(out), "--limit", "2",
+                  "--rate", rates, "--snr", snr) for snr in ("3", "9")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    rows = read_table(out, "results").to_pylist()
+    assert len(rows) == 2 * 8 * 2  # both processes' rows, none lost
+    assert {(r["snr_db"], round(r["rate"], 2)) for r in rows} == {(s, round(0.05 + 0.01 * i, 2))
+                                                                 for s in (3.0, 9.0) for i in range(8)}
+
+
+def test_one_checkpoint_is_one_model_whatever_path_was_typed(labels: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    ckpt = train("test-tiny", labels, run, TrainSettings(steps=2, **SETTINGS), "smoke")
+    out = tmp_path / "r.parquet"
+    evaluate([EvalSpec("test-tiny", [0.1], str(ckpt))], labels, [5.0], out, limit=2)
+    evaluate([EvalSpec("test-tiny", [0.1], str(run))], labels, [5.0], out, limit=2, force=True)
+    rows = read_table(out, "results").to_pylist()
+    assert len(rows) == 2  # the folder and the file are one model: the second run replaced the first's rows
+    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert {r["model"] for r in rows} == {f"sha256:{digest[:16]}"} and {r["config"] for r in rows} == {"smoke"}
+    assert [entry["scheme"] for entry in summarize(out)] == ["test-tiny"]  # one curve
+    train("test-tiny", labels, run, TrainSettings(steps=4, **SETTINGS), "smoke")  # new weights: a new model
+    evaluate([EvalSpec("test-tiny", [0.1], str(run))], labels, [5.0], out, limit=2)
+    assert len({r["model"] for r in read_table(out, "results").to_pylist()}) == 2
+
+
+def test_separation_best_is_picked_per_cbr(labels: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sep.parquet"
+    specs = [spec for cbr in (1 / 8, 1 / 2) for spec in separation_specs(cbr)]
+    evaluate(specs, labels, [20.0], out, limit=1)
+    best = [e for e in summarize(out) if e["scheme"] == "separation (best)"]
+    assert sorted(e["rate"] for e in best) == [1 / 8, 1 / 2]  # one best configuration per CBR
+    low = {e["config"]: e["psnr"] for e in summarize(out) if e["scheme"] == "separation" and e["rate"] == 1 / 8}
+    assert next(e for e in best if e["rate"] == 1 / 8)["psnr"] == max(low.values())
+    values = {r["value"] for r in at_cbr(summarize(out), 1 / 8) if r["scheme"] == "separation (best)"}
+    assert values == {max(low.values())}  # --at-cbr reads the lower-CBR point
+
+
+def test_side_information_is_priced_by_the_harness_rule(labels: Path, tmp_path: Path) -> None:
+    ckpt = train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=2, **SETTINGS, hparams={"side_bits": 384}))
+    out = tmp_path / "r.parquet"
+    snrs = [-3.0, 0.0, 10.0]
+    for rule in ("ldpc", "capacity"):
+        evaluate([EvalSpec("test-tiny", [0.1], str(ckpt))], labels, snrs, out, limit=2, side_rule=rule)
+    rows = read_table(out, "results").to_pylist()
+    assert len(rows) == 2 * 3 * 2  # the two rules are two sets of rows
+    ldpc, capacity = LDPCRule(), CapacityRule()
+    for r in rows:
+        price = (ldpc if r["side_rule"] == "ldpc" else capacity).channel_uses(384, r["snr_db"])
+        assert r["side_uses"] == price and r["channel_uses"] == 6 * 16 * 32 + price
+    at = {(r["side_rule"], r["snr_db"]): r["side_uses"] for r in rows}
+    assert at[("capacity", -3.0)] == math.ceil(384 / math.log2(1 + 10**-0.3))
+    assert at[("ldpc", -3.0)] > at[("capacity", -3.0)] > 384 / 2  # a fixed 2 bits per use understates it
+    assert at[("ldpc", 10.0)] < at[("ldpc", 0.0)] < at[("ldpc", -3.0)]
+
+
+def test_fixed_cbr_checkpoint_evaluation_is_resumed(labels: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcom_bench.benchmark import evaluate as evaluate_module
+
+    settings = TrainSettings(steps=2, **SETTINGS, hparams={"cbr": 1 / 12, "hidden": [4, 4, 4, 4]})
+    ckpt = train("deepjscc", labels, tmp_path / "dj", settings, "smoke")
+    out = tmp_path / "r.parquet"
+    evaluate([EvalSpec("deepjscc", [], str(ckpt))], labels, [5.0], out, limit=2)
+    monkeypatch.setattr(evaluate_module, "_scheme_rows", lambda *a, **k: pytest.fail("evaluated again"))
+    evaluate([EvalSpec("deepjscc", [], str(ckpt))], labels, [5.0], out, limit=2)

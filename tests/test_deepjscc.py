@@ -10,6 +10,7 @@ from toy_scenes import mean_colour_psnr, psnr, toy_images
 
 from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy import AWGN, Rayleigh, average_power, make_generator
+from semcom_bench.phy.base import ChannelState
 from semcom_bench.schemes.base import SCHEMES
 from semcom_bench.schemes.deepjscc import DeepJSCC, RateMismatchError
 
@@ -105,3 +106,15 @@ def test_training_reduces_loss_and_reconstructs() -> None:
     assert recon.shape == images.shape
     assert float(recon.min()) >= 0 and float(recon.max()) <= 1
     assert psnr(recon, images) > mean_colour_psnr(images) + FLOOR_MARGIN_DB
+
+
+def test_awgn_receiver_does_not_see_the_snr_in_the_signal_scale() -> None:
+    """Zero forcing by default: on AWGN the decoder gets the received symbols as they are, whatever N0 is."""
+    torch.manual_seed(0)
+    model = DeepJSCC(cbr=1 / 12).eval()
+    assert model.equalizer == "zf"
+    with torch.no_grad():
+        tx = model.transmit(torch.rand(1, 3, 32, 32), model.cbr)
+        y = tx.symbols + 0.1 * torch.randn_like(tx.symbols)
+        outs = [model.receive(y, tx, ChannelState(snr_db=snr, noise_var=10 ** (-snr / 10))) for snr in (0.0, 20.0)]
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
