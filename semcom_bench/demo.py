@@ -70,7 +70,7 @@ def run_demo(
         tick = stage(f"train {scheme}")
         checkpoint = train(scheme, labels["train"], out / "runs" / scheme, settings, "smoke",
                            (lambda s, t=tick: t(s.step, s.steps)) if tick else None)
-        specs.append(EvalSpec(scheme, rates, str(checkpoint), config="smoke"))
+        specs.append(EvalSpec(scheme, rates, str(checkpoint)))
     specs += separation_specs(DEMO_CBR)
     specs.append(EvalSpec("capacity", [DEMO_CBR], options={"codec": "hevc"}, config="hevc at capacity"))
     results = evaluate(specs, labels["val"], DEMO_SNRS, out / "results.parquet", progress=stage("evaluate"))

@@ -105,8 +105,9 @@ def realistic_rows() -> dict[str, list[dict[str, Any]]]:
              "triplet_decisions": [], "lead_time_s": None},
         ],
         "results": [
-            {"image_id": "aachen_000000_000019", "scheme": "separation", "checkpoint": "", "config": "hevc R=1/2 16-QAM",
-             "rate": 0.0625, "channel": "awgn", "snr_db": -3.0, "seed": 11, "channel_uses": 24576, "cbr": 0.0625,
+            {"image_id": "aachen_000000_000019", "scheme": "separation", "model": "", "checkpoint": "",
+             "config": "hevc R=1/2 16-QAM", "rate": 0.0625, "channel": "awgn", "snr_db": -3.0, "seed": 11,
+             "channel_uses": 24576, "side_uses": 0, "side_rule": "ldpc", "cbr": 0.0625,
              "psnr": 14.25, "ssim": 0.5, "ms_ssim": 0.375, "tc_psnr": 12.5, "tc_sse": 2048.0,
              "tc_pixels": 300, **{f"psnr_tier{t}": 14.0 + t for t in range(4)},
              **{f"sse_tier{t}": 1000.5 * t for t in range(4)}, **{f"pixels_tier{t}": 256 * t for t in range(4)},

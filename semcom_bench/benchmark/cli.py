@@ -137,13 +137,16 @@ def report_command(
 
 def print_summary(summary: list[dict[str, object]], title: str) -> None:
     """The report's comparison table."""
+    from semcom_bench.benchmark.report import short_model
+
     table = Table(title=title)
     columns = ("scheme", "config", "model", "rate", "channel", "snr_db", "cbr", "side_uses", "psnr", "tc_psnr",
                "psnr_tier3", "psnr_tier0", "ssim", "failed", "nan_output", "images", "params", "macs")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("scheme", "config", "model", "channel") else "right")
+        text = column in ("scheme", "config", "model", "channel")
+        table.add_column(column, justify="left" if text else "right", no_wrap=column in ("scheme", "model"))
     for entry in summary:
-        table.add_row(*[_fmt(entry[c]) for c in columns])
+        table.add_row(*[_fmt(entry[c]) if c != "model" else short_model(entry[c]) or "-" for c in columns])
     console.print(table)
 
 

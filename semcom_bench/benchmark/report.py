@@ -61,11 +61,16 @@ def summarize(results: str | Path) -> list[dict[str, Any]]:
     return summary
 
 
+def short_model(model: str) -> str:
+    """A model's identity abbreviated to 8 hex digits, as curve names show it ("" for schemes without one)."""
+    return model.removeprefix("sha256:")[:8]
+
+
 def _curve(entry: dict[str, Any], ambiguous: set[tuple[str, str]], rules: int) -> str:
     """A curve's name: scheme and config, the model's hash where two models share them, the rule where several."""
     name = entry["scheme"] if entry["scheme"] == "separation (best)" else f"{entry['scheme']} {entry['config']}".strip()
     if (entry["scheme"], entry["config"]) in ambiguous and entry["model"]:
-        name += f" {entry['model'].removeprefix('sha256:')[:8]}"
+        name += f" {short_model(entry['model'])}"
     if rules > 1:
         name += f" ({entry['side_rule']} side info)"
     return name
