@@ -12,7 +12,7 @@ from semcom_bench.annotate.base import RELATION_PREDICTORS, Detection, Scene, Tr
 from semcom_bench.annotate.relations.mllm import MLLMRelationPredictor, RelationPredictionError
 from semcom_bench.schemas import to_table
 from semcom_bench.schemas.answers import predicate_meanings
-from semcom_bench.testing.openai_server import LocalOpenAIServer, RecordedRequest, answer
+from semcom_bench.testing.openai_server import LocalOpenAIServer, RecordedRequest, answer, omitting_relations_answer
 
 MODEL = "test-model"
 
@@ -63,7 +63,8 @@ def test_triplets_map_back_to_objects_and_stuff(server: LocalOpenAIServer, tmp_p
 
 
 def test_unknown_predicate_is_rejected_and_retried(server: LocalOpenAIServer, tmp_path: Path, scene: Scene) -> None:
-    server.script(answer(lambda r: {"triplets": [{"subject": 1, "predicate": "flying over", "object": "road"}]}))
+    server.script(answer(lambda r: {"triplets": [{"subject": 1, "predicate": "flying over", "object": "road"}],
+                                         "unrelated": [2, 3]}))
     result = make_predictor(server, tmp_path).predict_result(scene)
 
     assert result.error is None and len(result.triplets) == 4
@@ -79,7 +80,7 @@ def test_bad_objects_are_rejected_until_retries_run_out(server: LocalOpenAIServe
         return {"triplets": [
             {"subject": 2, "predicate": "on", "object": "sky"},  # not a stuff class
             {"subject": 7, "predicate": "on", "object": "road"},  # no object #7 (the narrowed schema says 1..3)
-        ]}
+        ], "unrelated": [1, 3]}
 
     server.default = answer(bad)
     predictor = make_predictor(server, tmp_path, validation_retries=1)
@@ -95,7 +96,7 @@ def test_bad_objects_are_rejected_until_retries_run_out(server: LocalOpenAIServe
 
 
 def test_self_relation_is_rejected(server: LocalOpenAIServer, tmp_path: Path, scene: Scene) -> None:
-    server.script(answer(lambda r: {"triplets": [{"subject": 2, "predicate": "riding", "object": 2}]}))
+    server.script(answer(lambda r: {"triplets": [{"subject": 2, "predicate": "riding", "object": 2}], "unrelated": [1, 3]}))
     result = make_predictor(server, tmp_path).predict_result(scene)
     assert result.error is None
     assert "cannot relate to itself" in result.calls[0]["error"]
@@ -111,3 +112,29 @@ def test_cached_relations_make_no_request_and_estimate_is_zero(server: LocalOpen
     assert again.triplets == first and [c["status"] for c in again.calls] == ["cached"]
     assert len(server.requests) == 1
     assert predictor.estimate(scene)["requests"] == 0
+
+
+def test_an_answer_that_omits_objects_is_retried_not_cached(server: LocalOpenAIServer, tmp_path: Path,
+                                                            scene: Scene) -> None:
+    """Every drawn number is a subject or listed as unrelated: an answer dropping #3 is sent back, never cached."""
+    server.script(answer(omitting_relations_answer))
+    result = make_predictor(server, tmp_path).predict_result(scene)
+    assert [c["status"] for c in result.calls] == ["invalid", "ok"]
+    assert "objects not accounted for: #3" in result.calls[0]["error"]
+    assert len(result.triplets) == 4 and server.problems == []
+    server.default = answer(omitting_relations_answer)  # an incomplete answer, always
+    fresh = make_predictor(server, tmp_path / "other", validation_retries=0).predict_result(scene)
+    assert fresh.error is not None and fresh.triplets == []
+    again = make_predictor(server, tmp_path / "other", validation_retries=0).predict_result(scene)
+    assert [c["status"] for c in again.calls] == ["invalid"]  # nothing incomplete was cached: asked again
+
+
+def test_unrelated_objects_are_accepted_but_not_twice(server: LocalOpenAIServer, tmp_path: Path, scene: Scene) -> None:
+    server.script(answer(lambda r: {"triplets": [{"subject": 2, "predicate": "riding", "object": 3}],
+                                    "unrelated": [1, 2, 3]}),
+                  answer(lambda r: {"triplets": [{"subject": 2, "predicate": "riding", "object": 3}],
+                                    "unrelated": [1, 3]}))
+    result = make_predictor(server, tmp_path).predict_result(scene)
+    assert "both in triplets and in \"unrelated\": #2" in result.calls[0]["error"]
+    assert result.error is None and [(t.subject_id, t.predicate, t.object_id) for t in result.triplets] == [
+        (9, "riding", 31)]

@@ -143,7 +143,15 @@ def relations_answer(request: RecordedRequest) -> dict[str, Any]:
     vehicle = next((n for n, cls in objects if cls in ("bicycle", "motorcycle")), None)
     if vehicle is not None:
         triplets += [{"subject": n, "predicate": "riding", "object": vehicle} for n, cls in objects if cls == "rider"]
-    return {"triplets": triplets}
+    return {"triplets": triplets, "unrelated": []}
+
+
+def omitting_relations_answer(request: RecordedRequest) -> dict[str, Any]:
+    """An ``mllm_relations`` answer that drops the last listed object's triplets and does not list it as unrelated
+    (schema-valid, semantically incomplete)."""
+    full = relations_answer(request)
+    last = max((n for n, _ in request.numbered_objects()), default=None)
+    return {"triplets": [t for t in full["triplets"] if last not in (t["subject"], t["object"])], "unrelated": []}
 
 
 def default_answer(request: RecordedRequest) -> Any:

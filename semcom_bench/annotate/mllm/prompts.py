@@ -45,7 +45,8 @@ RELATIONS_SYSTEM = (
     + "\n".join(f"- {name}: {meaning}" for name, meaning in predicate_meanings().items())
     + "\n\nThe subject is an object's number. The object is another object's number or one of the stuff regions: "
     + ", ".join(STUFF_OBJECTS)
-    + ".\nList every relation you can see; an object may have several or none. Answer with JSON only."
+    + ".\nList every relation you can see; an object may have several or none. Account for every number: each is "
+    'the subject of at least one triplet or listed in "unrelated". Answer with JSON only.'
 )
 
 
@@ -89,7 +90,8 @@ def relation_messages(scene: Scene, image_url: str, detail: str) -> list[dict[st
         f"The image ({scene.width}x{scene.height} pixels) shows {len(scene.objects)} numbered objects; boxes are "
         f"(x0, y0, x1, y1) in pixels:\n{instance_list(scene)}\n\n"
         'Answer as {"triplets": [{"subject": <number>, "predicate": "<predicate>", '
-        '"object": <number> or "<stuff region>"}, ...]}.'
+        '"object": <number> or "<stuff region>"}, ...], "unrelated": [<number>, ...]} with every number from 1 to '
+        f"{len(scene.objects)} the subject of a triplet or in unrelated."
     )
     return _messages(RELATIONS_SYSTEM, text, image_url, detail)
 

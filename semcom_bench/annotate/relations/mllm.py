@@ -94,15 +94,23 @@ def _schema(count: int) -> dict[str, Any]:
     item = schema["properties"]["triplets"]["items"]["properties"]
     item["subject"]["enum"] = list(range(1, count + 1))
     item["object"]["anyOf"][0]["enum"] = list(range(1, count + 1))
+    schema["properties"]["unrelated"]["items"]["enum"] = list(range(1, count + 1))
     return schema
 
 
 def _check(payload: dict[str, Any], count: int) -> None:
-    """Subjects and instance objects are drawn numbers, no object relates to itself; raises :class:`InvalidAnswer`.
-
-    Predicates and stuff names are already checked by the schema's enums.
+    """Subjects and instance objects are drawn numbers, no object relates to itself, and every number is accounted
+    for: the subject of a triplet or listed in ``unrelated``, not both (an answer that drops objects would otherwise
+    be cached as good). Raises :class:`InvalidAnswer`. Predicates and stuff names are checked by the schema's enums.
     """
     problems = []
+    subjects = {entry["subject"] for entry in payload["triplets"]}
+    unrelated = set(payload["unrelated"])
+    if missing := [n for n in range(1, count + 1) if n not in subjects | unrelated]:
+        problems.append(f"objects not accounted for: {_numbers(missing)}; give each a triplet or list it in "
+                        '"unrelated"')
+    if both := sorted(subjects & unrelated):
+        problems.append(f'objects both in triplets and in "unrelated": {_numbers(both)}')
     for i, entry in enumerate(payload["triplets"]):
         subject, obj = entry["subject"], entry["object"]
         if not 1 <= subject <= count:
@@ -113,3 +121,7 @@ def _check(payload: dict[str, Any], count: int) -> None:
             problems.append(f"triplets[{i}]: #{subject} cannot relate to itself")
     if problems:
         raise InvalidAnswer(problems)
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(f"#{n}" for n in numbers)
