@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -10,7 +16,7 @@ import pytest
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate, estimate
 from semcom_bench.datasets.base import DATASETS
 from semcom_bench.schemas import LabelSet
-from semcom_bench.testing.openai_server import LocalOpenAIServer, answer, content, error, missing_object_answer
+from semcom_bench.testing.openai_server import LocalOpenAIServer, answer, content, error, missing_object_answer, stall
 
 FAST = {"model": "test-model", "timeout_s": 2.0, "max_retries": 1, "validation_retries": 2,
         "price_in_per_m": 1.0, "price_out_per_m": 2.0}
@@ -92,3 +98,36 @@ def test_api_key_reaches_the_server_but_no_file(synth_root: Path, tmp_path: Path
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_cost_paid_before_a_kill_is_counted_after_the_resume(synth_root: Path, tmp_path: Path) -> None:
+    """kill -9 after three answers arrived: the resumed run gets them from the cache at $0, and the ledger they
+    reached first keeps their cost, so the total equals an uninterrupted run's."""
+    with LocalOpenAIServer() as server:
+        annotate(config(synth_root, server.base_url), tmp_path / "straight", cache_dir=tmp_path / "cache-straight")
+    straight = sum(c["cost_usd"] for c in LabelSet.open(tmp_path / "straight").read("llm_calls").to_pylist())
+    out, cache = tmp_path / "labels", tmp_path / "cache"
+    with LocalOpenAIServer() as server:
+        server.script(answer(), answer(), answer())
+        server.default = stall(120)  # the fourth request hangs: the run is killed while waiting for it
+        code = (
+            "import sys, json; from pathlib import Path; from semcom_bench.annotate.pipeline import AnnotateConfig, "
+            "annotate; c = AnnotateConfig(**json.loads(sys.argv[1])); annotate(c, Path(sys.argv[2]), "
+            "cache_dir=Path(sys.argv[3]))"
+        )
+        cfg = config(synth_root, server.base_url, timeout_s=300.0)
+        proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(asdict(cfg)), str(out), str(cache)])
+        deadline = time.monotonic() + 120
+        while len(server.requests) < 4 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert len(server.requests) == 4, "the run did not reach its fourth request"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert not (out / "llm_calls.parquet").exists()  # nothing was checkpointed: the answers live in cache and ledger
+    with LocalOpenAIServer() as server:
+        annotate(config(synth_root, server.base_url), out, cache_dir=cache)
+        assert len(server.requests) == 5  # 8 questions, 3 answered before the kill
+    calls = LabelSet.open(out).read("llm_calls").to_pylist()
+    assert [c["status"] for c in calls].count("cached") == 3
+    assert sum(c["cost_usd"] for c in calls) == pytest.approx(straight, rel=1e-9)
+    assert len({c["call_id"] for c in calls}) == len(calls) and not (out / "llm_ledger.jsonl").exists()

@@ -87,11 +87,11 @@ def realistic_rows() -> dict[str, list[dict[str, Any]]]:
         "llm_calls": [
             {"request_key": "sha256:" + "1" * 64, "image_id": "aachen_000000_000019", "model": "qwen2.5-vl-7b",
              "tokens_in": 1536, "tokens_out": 212, "cost_usd": 0.00125, "latency_s": 2.5, "status": "ok", "error": None,
-             "created_at": datetime(2025, 3, 1, 12, 30, 5, 123456, tzinfo=UTC)},
+             "created_at": datetime(2025, 3, 1, 12, 30, 5, 123456, tzinfo=UTC), "call_id": "a" * 32},
             {"request_key": "sha256:" + "2" * 64, "image_id": "aachen_000001_000019", "model": "qwen2.5-vl-7b",
              "tokens_in": 1536, "tokens_out": 0, "cost_usd": None, "latency_s": 30.0, "status": "error",
              "error": "ReadTimeout: server did not answer in 30 s",
-             "created_at": datetime(2025, 3, 1, 14, 31, tzinfo=timezone(timedelta(hours=2)))},
+             "created_at": datetime(2025, 3, 1, 14, 31, tzinfo=timezone(timedelta(hours=2))), "call_id": "b" * 32},
         ],
         "reviews": [
             {"round": 1, "annotator": "alice", "image_id": "aachen_000000_000019", "object_id": 24000, "importance": 2,

@@ -30,6 +30,7 @@ from semcom_bench.annotate.base import (
     LabelResult,
     RelationPredictor,
 )
+from semcom_bench.annotate.mllm.ledger import read_ledger
 from semcom_bench.annotate.patches import patch_tiers
 from semcom_bench.annotate.toif import critical_flags, task_mask
 from semcom_bench.datasets.base import DATASETS, DatasetAdapter, Sample
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 PER_IMAGE_TABLES = ("images", "objects", "patches", "triplets", "task_masks")
 TABLES_WRITTEN = (*PER_IMAGE_TABLES, "llm_calls")
 PARTS = "parts"
+LEDGER = "llm_ledger.jsonl"  # every MLLM call as it is made, folded into llm_calls by finalize
 
 
 @dataclass
@@ -101,9 +103,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_stages(config: AnnotateConfig, cache_dir: Path | None) -> tuple[Detector, RelationPredictor, Labeler]:
-    """Instantiate the three stages the configuration names; MLLM stages get the ``mllm`` options and the cache."""
-    mllm = {**config.mllm, "cache_dir": cache_dir}
+def build_stages(config: AnnotateConfig, cache_dir: Path | None, ledger: Path | None = None,
+                 ) -> tuple[Detector, RelationPredictor, Labeler]:
+    """Instantiate the three stages the configuration names; MLLM stages get the ``mllm`` options, the cache and
+    the call ledger."""
+    mllm = {**config.mllm, "cache_dir": cache_dir, "ledger": ledger}
     detector_cls = DETECTORS.get(config.detector)
     detector = detector_cls(weights=config.weights) if config.detector == "yolo" else detector_cls()
     predictor_cls = RELATION_PREDICTORS.get(config.relations)
@@ -219,7 +223,8 @@ def finalize(labels: LabelSet) -> None:
     """Fold the complete parts into one file per table and remove the parts; every table exists afterwards.
 
     Per-image tables keep each image's rows from its latest piece only (a retried image replaces its failure).
-    ``llm_calls`` keeps every call, once: a crash between folding and removing the parts must not repeat rows.
+    ``llm_calls`` keeps every call once (by ``call_id``), the calls of the ledger that no part holds included (those
+    of images a crash cut short); a crash between folding and removing the parts and ledger repeats nothing.
     """
     folder = labels.path / PARTS
     complete = sorted(_complete_parts(folder)) if folder.is_dir() else []
@@ -234,11 +239,12 @@ def finalize(labels: LabelSet) -> None:
             kept.append(rows)
         table = pa.concat_tables(kept)
         if name == "llm_calls":
-            unique = {json.dumps(row, default=str, sort_keys=True): row for row in table.to_pylist()}
-            table = pa.Table.from_pylist(list(unique.values()), schema=table.schema)
+            unique = {row["call_id"]: row for row in [*table.to_pylist(), *read_ledger(labels.path / LEDGER)]}
+            table = to_table("llm_calls", unique.values())
         labels.write(name, table)
     if folder.is_dir():
         shutil.rmtree(folder)
+    (labels.path / LEDGER).unlink(missing_ok=True)
 
 
 def _done_and_failed(labels: LabelSet) -> tuple[set[str], set[str]]:
@@ -300,7 +306,7 @@ def annotate(
     labels = open_or_create(out, config, adapter)
     done, failed = _done_and_failed(labels)
     todo = [i for i in ids if i not in done or i in failed]
-    detector, predictor, labeler = build_stages(config, cache_dir or out / "llm_cache")
+    detector, predictor, labeler = build_stages(config, cache_dir or out / "llm_cache", out / LEDGER)
     writer = PartWriter(out / PARTS)
     counters = Progress()
     failures: list[str] = []

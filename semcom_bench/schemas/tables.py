@@ -164,6 +164,8 @@ LLM_CALLS = _schema(
     _col("status", pa.string(), "Outcome, e.g. 'ok', 'cached', 'invalid', 'error'."),
     _col("error", pa.string(), "Error text when status is not ok; null otherwise.", nullable=True),
     _col("created_at", pa.timestamp("us", tz="UTC"), "When the call was made (UTC)."),
+    _col("call_id", pa.string(), "Unique id of the row (hex uuid4); rows are also appended to the run's ledger as "
+         "they are made, and the ledger is folded in by this id, so a crash loses no paid call."),
 )
 
 TRIPLET_DECISION_TYPE: pa.StructType = pa.struct(

@@ -10,6 +10,10 @@ Failures are of two kinds, both ending in an :class:`Answer` with ``error`` set 
 * invalid answers (not JSON, against the schema, failing the caller's semantic check): sent back to the model with
   the problems listed, up to ``validation_retries`` times.
 
+Every ``llm_calls`` row is also appended to a ledger file (``MLLMSettings.ledger``, JSON lines, flushed to disk)
+the moment it is made, so the cost of answers received before a crash is still counted after the resume, when those
+answers come back from the cache at $0 (:mod:`~semcom_bench.annotate.mllm.ledger`).
+
 The API key is read from ``OPENAI_API_KEY`` only and lives in the ``openai`` client alone: it is not part of the
 settings, the cache key, cache files, ``llm_calls`` rows, log records or error texts (which are scrubbed of it).
 """
@@ -23,6 +27,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +39,7 @@ import openai
 
 from semcom_bench.annotate.mllm.cache import AnswerCache, request_key
 from semcom_bench.annotate.mllm.cost import cost_usd, image_tokens, resolve_price, text_tokens
+from semcom_bench.annotate.mllm.ledger import append_row
 from semcom_bench.annotate.mllm.prompts import message_text, retry_message
 from semcom_bench.errors import SemcomError
 from semcom_bench.schemas.answers import schema_errors
@@ -59,6 +65,7 @@ class MLLMSettings:
             ``http://127.0.0.1:11434/v1`` (Ollama); ``None`` means ``$OPENAI_BASE_URL`` or api.openai.com.
         model: model name as the server knows it.
         cache_dir: folder of the answer cache; ``None`` disables caching.
+        ledger: JSON-lines file every ``llm_calls`` row is appended to as it is made; ``None``: no ledger.
         timeout_s: seconds one HTTP request may take before it counts as timed out.
         max_retries: transport retries per request (429, 5xx, timeouts, connection errors), done by the SDK.
         validation_retries: how many times an invalid answer is sent back with its problems before the image fails.
@@ -73,6 +80,7 @@ class MLLMSettings:
     base_url: str | None = None
     model: str = DEFAULT_MODEL
     cache_dir: Path | None = None
+    ledger: Path | None = None
     timeout_s: float = 120.0
     max_retries: int = 3
     validation_retries: int = 2
@@ -86,8 +94,9 @@ class MLLMSettings:
         # Frozen: normalised values are set through object.__setattr__.
         base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         object.__setattr__(self, "base_url", base_url.rstrip("/"))
-        if self.cache_dir is not None:
-            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        for name in ("cache_dir", "ledger"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
         failed = {
             "model is empty": not self.model,
             f"timeout_s must be > 0, got {self.timeout_s}": not self.timeout_s > 0,
@@ -115,6 +124,7 @@ class MLLMSettings:
         values = dataclasses.asdict(self)
         values["base_url"] = safe_url(self.base_url or "")
         values["cache_dir"] = str(self.cache_dir) if self.cache_dir is not None else None
+        values["ledger"] = str(self.ledger) if self.ledger is not None else None
         return values
 
 
@@ -375,9 +385,10 @@ class MLLMClient:
         error: str | None = None,
         free: bool = False,
     ) -> dict[str, Any]:
-        """One ``llm_calls`` row for ``attempt``; its latency runs to its end, or to now if it has none."""
+        """One ``llm_calls`` row for ``attempt`` (its latency runs to its end, or to now if it has none), appended
+        to the ledger at once."""
         ended = attempt.ended if attempt.ended is not None else time.perf_counter()
-        return {
+        row = {
             "request_key": key,
             "image_id": image_id,
             "model": self.settings.model,
@@ -388,7 +399,11 @@ class MLLMClient:
             "status": status,
             "error": error,
             "created_at": attempt.created_at,
+            "call_id": uuid.uuid4().hex,
         }
+        if self.settings.ledger is not None:
+            append_row(self.settings.ledger, row)  # paid for: on disk before the answer is used
+        return row
 
 
 def _api_key(base_url: str) -> str:
