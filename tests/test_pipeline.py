@@ -159,42 +159,74 @@ def test_failures_are_recorded_then_retried(synth_root: Path, tmp_path: Path) ->
 def test_resume_with_another_configuration_is_refused(synth_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "labels"
     annotate(config(synth_root, "test-failing", limit=2), out)
-    with pytest.raises(SemcomError, match="another configuration"):
+    with pytest.raises(SemcomError, match="another configuration") as refused:
         annotate(config(synth_root, "test-failing", patch_size=8), out)
+    assert "patch_size: 16 there, 8 now" in str(refused.value)  # the option that differs, with both values
     extended = annotate(config(synth_root, "test-failing", limit=4), out)  # a larger limit extends the same set
     assert extended.already_done == 2 and extended.labelled == 2
 
 
-def test_corrupt_image_is_skipped_and_the_run_goes_on(synth_root: Path, tmp_path: Path) -> None:
+def test_corrupt_image_is_skipped_and_the_run_goes_on(synth_root: Path, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
     root = tmp_path / "city"
     shutil.copytree(synth_root, root)
     broken = sorted((root / "leftImg8bit" / "train").glob("*/*.png"))[1]
     broken.write_bytes(broken.read_bytes()[:200])
     report = annotate(config(root, "test-failing"), tmp_path / "labels")
-    assert report.skipped == [broken.name.replace("_leftImg8bit.png", "")]
+    image_id = broken.name.replace("_leftImg8bit.png", "")
+    assert report.skipped == [image_id]
     assert report.labelled == 7
+    assert sum(f"skipped {image_id}" in r.getMessage() for r in caplog.records) == 1  # warned once
 
 
-def test_dry_run_of_offline_stages_costs_nothing(synth_root: Path, tmp_path: Path) -> None:
-    totals = estimate(config(synth_root, "test-failing", limit=3))
-    assert totals == {"images": 3, "requests": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
-    assert not (tmp_path / "labels").exists()
+def test_only_unreadable_images_is_an_error(synth_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "city"
+    shutil.copytree(synth_root, root)
+    for png in (root / "leftImg8bit" / "train").glob("*/*.png"):
+        png.write_bytes(png.read_bytes()[:200])
+    with pytest.raises(SemcomError, match="nothing to label: none of the 8 image"):
+        annotate(config(root, "test-failing"), tmp_path / "labels")
 
 
-@pytest.mark.slow
-def test_real_photo_through_the_folder_adapter_with_yolo(tmp_path: Path) -> None:
-    from semcom_bench.annotate.detectors.yolo import import_ultralytics
+def test_a_failed_start_does_not_lock_the_folder(synth_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels"
+    with pytest.raises(SemcomError, match="not found"):  # missing YOLO weights: found before anything is written
+        annotate(config(synth_root, "test-failing", detector="yolo", weights=str(tmp_path / "none.pt")), out)
+    with pytest.raises(SemcomError):
+        annotate(AnnotateConfig(dataset="synthcity", root=str(synth_root), split="train", task="no-such-task",
+                                relations="test-truth", labeler="test-failing"), out)
+    assert not out.exists()
+    assert annotate(config(synth_root, "test-failing", limit=2), out).labelled == 2  # the corrected command runs
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    shutil.copy(Path(import_ultralytics().__file__).parent / "assets" / "bus.jpg", photos / "bus.jpg")
-    cfg = AnnotateConfig(dataset="folder", root=str(photos), task="pedestrian-collision-warning", detector="yolo",
-                         weights="yolov8n-seg.yaml", relations="geometric", labeler="heuristic")
-    report = annotate(cfg, tmp_path / "labels")
-    assert report.labelled == 1 and report.failed == [] and report.skipped == []
-    labels = LabelSet.open(tmp_path / "labels")
-    image = labels.read("images").to_pylist()[0]
-    assert (image["width"], image["height"], image["dataset"]) == (810, 1080, "folder")
-    patches = labels.read("patches").to_pylist()[0]
-    assert (patches["grid_h"], patches["grid_w"]) == (68, 51)  # ceil(1080/16), ceil(810/16)
-    assert len(labels.read("task_masks")) == 1
+
+def test_paths_are_compared_as_paths(synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "labels"
+    annotate(config(synth_root, "test-failing", limit=2), out)
+    monkeypatch.chdir(synth_root.parent)
+    relative = Path(synth_root.name)
+    again = annotate(config(relative, "test-failing", limit=2), out)  # the same folder, typed another way
+    assert again.already_done == 2
+    assert LabelSet.open(out).manifest["config"]["root"] == str(synth_root.resolve())
+
+
+def test_credentials_in_the_url_reach_no_file(synth_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from semcom_bench.annotate.mllm.client import ServerUnusableError
+    from semcom_bench.testing.openai_server import LocalOpenAIServer
+
+    def run(url: str, out: Path) -> None:
+        annotate(AnnotateConfig(dataset="synthcity", root=str(synth_root), split="train", task="vehicle-following",
+                                relations="geometric", labeler="mllm", limit=1,
+                                mllm={"base_url": url, "model": "test-model", "max_retries": 0}), out)
+
+    out = tmp_path / "labels"
+    with LocalOpenAIServer() as server:  # basic auth in the URL: this server wants a bearer key, so the image fails
+        port = server.base_url.split(":")[2].split("/")[0]
+        run(f"http://alice:hunter2secret@127.0.0.1:{port}/v1", out)
+        assert len(server.questions) == 1
+    with pytest.raises(ServerUnusableError) as raised:
+        run(f"http://127.0.0.1:{port}/v1?api-key=querysecret42", tmp_path / "other")  # the server is gone now
+    assert "querysecret42" not in str(raised.value)
+    for path in [p for p in tmp_path.rglob("*") if p.is_file()]:
+        assert b"hunter2secret" not in path.read_bytes() and b"querysecret42" not in path.read_bytes(), path
+    assert not any("hunter2secret" in r.getMessage() for r in caplog.records)
+    assert LabelSet.open(out).manifest["config"]["mllm"]["base_url"] == f"http://127.0.0.1:{port}/v1"

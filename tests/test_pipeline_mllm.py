@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from semcom_bench.annotate.mllm.client import ServerUnusableError
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate, estimate
 from semcom_bench.datasets.base import DATASETS
 from semcom_bench.schemas import LabelSet
@@ -36,7 +37,7 @@ def test_run_survives_bad_answers_records_the_failure_and_retries_it(synth_root:
                       *[answer(missing_object_answer)] * 3)
         report = annotate(config(synth_root, server.base_url), out, cache_dir=cache)
         assert server.problems == []
-        first_requests = len(server.requests)
+        first_requests = len(server.questions)
     assert report.failed == [ids[0]] and report.labelled == 3
     labels = LabelSet.open(out)
     calls = labels.read("llm_calls").to_pylist()
@@ -52,7 +53,7 @@ def test_run_survives_bad_answers_records_the_failure_and_retries_it(synth_root:
     with LocalOpenAIServer() as server:
         again = annotate(config(synth_root, server.base_url), out, cache_dir=cache)
         # Only image 1's importance is asked again: its relations and the other images come from the cache/label set.
-        assert len(server.requests) == 1 and server.requests[0].schema_name == "mllm_answer"
+        assert len(server.questions) == 1 and server.questions[0].schema_name == "mllm_answer"
     assert again.labelled == 1 and again.already_done == 3 and again.failed == []
     assert first_requests > 4
     objects = LabelSet.open(out).read("objects").to_pylist()
@@ -63,12 +64,12 @@ def test_second_run_into_a_new_label_set_is_answered_from_the_cache(synth_root: 
     cache = tmp_path / "cache"
     with LocalOpenAIServer() as server:
         annotate(config(synth_root, server.base_url), tmp_path / "first", cache_dir=cache, concurrency=3)
-        assert len(server.requests) == 8  # 4 images x (relations + importance)
+        assert len(server.questions) == 8  # 4 images x (relations + importance)
         cost = estimate(config(synth_root, server.base_url), cache_dir=cache)
         assert cost["requests"] == 0 and cost["images"] == 4
     with LocalOpenAIServer() as server:
         annotate(config(synth_root, server.base_url), tmp_path / "second", cache_dir=cache, concurrency=3)
-        assert server.requests == []
+        assert server.questions == []
     first, second = LabelSet.open(tmp_path / "first"), LabelSet.open(tmp_path / "second")
     assert {c["status"] for c in second.read("llm_calls").to_pylist()} == {"cached"}
     key = lambda r: (r["image_id"], r["object_id"])  # noqa: E731
@@ -77,15 +78,45 @@ def test_second_run_into_a_new_label_set_is_answered_from_the_cache(synth_root: 
         sorted((r["image_id"], r["object_id"], r["importance"]) for r in second.read("objects").to_pylist())
 
 
-def test_server_down_fails_every_image_but_the_run_completes(synth_root: Path, tmp_path: Path) -> None:
+def _closed_port() -> int:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    report = annotate(config(synth_root, f"http://127.0.0.1:{port}/v1", max_retries=0), tmp_path / "labels")
-    assert len(report.failed) == 4 and report.labelled == 0
-    calls = LabelSet.open(tmp_path / "labels").read("llm_calls").to_pylist()
-    assert calls and all(c["status"] == "error" for c in calls)
-    assert any(f"127.0.0.1:{port}" in (c["error"] or "") for c in calls)
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("failure", ["closed port", "401", "403", "unknown model"])
+def test_an_unusable_server_is_an_error_that_writes_nothing(synth_root: Path, tmp_path: Path, failure: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "labels"
+    with LocalOpenAIServer(api_key="sk-right-key-000000" if failure == "401" else None,
+                           refuse=403 if failure == "403" else None,
+                           models=["served-model"] if failure == "unknown model" else None) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-000000")
+        url = f"http://user:pw@127.0.0.1:{_closed_port()}/v1" if failure == "closed port" else server.base_url
+        with pytest.raises(ServerUnusableError) as raised:
+            annotate(config(synth_root, url, max_retries=0), out, cache_dir=tmp_path / "cache")
+        assert server.questions == []  # checked once, before the first image
+    message = f"{raised.value} {raised.value.hint}"
+    assert "test-model" in message and "pw" not in message and "wrong-key" not in message
+    expected = {"closed port": "cannot reach", "401": "refused the API key", "403": "refused the API key",
+                "unknown model": "serves: served-model"}[failure]
+    assert expected in message and "127.0.0.1" in message
+    assert not out.exists() and not (tmp_path / "cache").exists()  # nothing written, nothing to block a fix
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_fatal_status_mid_run_stops_at_once_and_keeps_what_was_done(synth_root: Path, tmp_path: Path,
+                                                                      status: int) -> None:
+    out = tmp_path / "labels"
+    with LocalOpenAIServer() as server:
+        server.script(answer(), answer(), error(status))  # image 1 done, then the server turns the key away
+        with pytest.raises(ServerUnusableError, match=f"HTTP {status}"):
+            annotate(config(synth_root, server.base_url, max_retries=2), out, cache_dir=tmp_path / "cache")
+        assert len(server.questions) == 3  # no retry of a fatal status, no further image
+    with LocalOpenAIServer() as server:
+        report = annotate(config(synth_root, server.base_url), out, cache_dir=tmp_path / "cache")
+        assert len(server.questions) == 6  # image 1 was kept; the other three are asked now
+    assert report.already_done == 1 and report.labelled == 3
 
 
 @pytest.mark.parametrize("secret", ["sk-test-very-secret-0123456789"])
@@ -118,15 +149,15 @@ def test_cost_paid_before_a_kill_is_counted_after_the_resume(synth_root: Path, t
         cfg = config(synth_root, server.base_url, timeout_s=300.0)
         proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(asdict(cfg)), str(out), str(cache)])
         deadline = time.monotonic() + 120
-        while len(server.requests) < 4 and time.monotonic() < deadline and proc.poll() is None:
+        while len(server.questions) < 4 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
-        assert len(server.requests) == 4, "the run did not reach its fourth request"
+        assert len(server.questions) == 4, "the run did not reach its fourth request"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert not (out / "llm_calls.parquet").exists()  # nothing was checkpointed: the answers live in cache and ledger
     with LocalOpenAIServer() as server:
         annotate(config(synth_root, server.base_url), out, cache_dir=cache)
-        assert len(server.requests) == 5  # 8 questions, 3 answered before the kill
+        assert len(server.questions) == 5  # 8 questions, 3 answered before the kill
     calls = LabelSet.open(out).read("llm_calls").to_pylist()
     assert [c["status"] for c in calls].count("cached") == 3
     assert sum(c["cost_usd"] for c in calls) == pytest.approx(straight, rel=1e-9)

@@ -30,6 +30,7 @@ from semcom_bench.annotate.base import (
     LabelResult,
     RelationPredictor,
 )
+from semcom_bench.annotate.mllm.client import MLLMClient, safe_url
 from semcom_bench.annotate.mllm.ledger import read_ledger
 from semcom_bench.annotate.patches import patch_tiers
 from semcom_bench.annotate.toif import critical_flags, task_mask
@@ -44,6 +45,10 @@ PER_IMAGE_TABLES = ("images", "objects", "patches", "triplets", "task_masks")
 TABLES_WRITTEN = (*PER_IMAGE_TABLES, "llm_calls")
 PARTS = "parts"
 LEDGER = "llm_ledger.jsonl"  # every MLLM call as it is made, folded into llm_calls by finalize
+
+
+PATH_OPTIONS = ("root", "weights")
+"""Options that name files or folders: stored absolute and compared as paths."""
 
 
 @dataclass
@@ -64,9 +69,15 @@ class AnnotateConfig:
     mllm: dict[str, Any] = field(default_factory=dict)  # base_url, model, ... (the API key comes from the environment)
 
     def manifest_config(self) -> dict[str, Any]:
-        """The configuration as JSON data; ``limit`` is left out so a later run can extend the label set."""
+        """The configuration as JSON data: paths absolute (``d`` and ``/abs/d`` are one folder), the server URL
+        without credentials, and ``limit`` left out so a later run can extend the label set."""
         data = asdict(self)
         data.pop("limit")
+        for name in PATH_OPTIONS:
+            if data[name] is not None:
+                data[name] = str(Path(data[name]).expanduser().resolve())
+        if data["mllm"].get("base_url"):
+            data["mllm"]["base_url"] = safe_url(data["mllm"]["base_url"])
         return json.loads(json.dumps(data))
 
 
@@ -272,18 +283,54 @@ def _label_deciding(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "mllm": mllm}
 
 
-def open_or_create(out: Path, config: AnnotateConfig, adapter: DatasetAdapter) -> LabelSet:
-    """Open the label set in ``out`` for resuming (same configuration only) or create it."""
-    wanted = config.manifest_config()
-    if (out / "manifest.json").exists():
-        labels = LabelSet.open(out)
-        if _label_deciding(labels.manifest.get("config", {})) != _label_deciding(wanted):
-            raise SemcomError(
-                f"{out} holds a label set made with another configuration",
-                hint="resume with the same options, or write to a new --out folder",
-            )
-        return labels
-    return LabelSet.create(out, {"dataset": adapter.name, "split": adapter.split, "config": wanted})
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"mllm": {"model": m}}`` -> ``{"mllm.model": m}``."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """The label-deciding options of a stored or wanted configuration, paths resolved (older manifests may hold
+    relative ones, read from the current folder)."""
+    flat = _flat(_label_deciding(config))
+    for name in PATH_OPTIONS:
+        if flat.get(name) is not None:
+            flat[name] = str(Path(flat[name]).expanduser().resolve())
+    return flat
+
+
+def open_existing(out: Path, config: AnnotateConfig) -> LabelSet | None:
+    """The label set in ``out`` to resume (same configuration only), or ``None`` when there is none yet.
+
+    A different configuration is refused with the options that differ and their two values.
+    """
+    if not (out / "manifest.json").exists():
+        return None
+    labels = LabelSet.open(out)
+    stored, wanted = _comparable(labels.manifest.get("config", {})), _comparable(config.manifest_config())
+    differ = [f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in sorted(set(stored) | set(wanted))
+              if stored.get(k) != wanted.get(k)]
+    if differ:
+        raise SemcomError(
+            f"{out} holds a label set made with another configuration ({'; '.join(differ)})",
+            hint="resume with the same options, or write to a new --out folder",
+        )
+    return labels
+
+
+def check_servers(*stages: object) -> None:
+    """Check once, before any image, that every MLLM stage's server can be used (:meth:`MLLMClient.check`)."""
+    seen = set()
+    for stage in stages:
+        client = getattr(stage, "client", None)
+        if isinstance(client, MLLMClient) and (client.settings.base_url, client.settings.model) not in seen:
+            seen.add((client.settings.base_url, client.settings.model))
+            client.check()
 
 
 def annotate(
@@ -300,13 +347,18 @@ def annotate(
     with the MLLM stages, whose requests then overlap). MLLM answers are cached in ``cache_dir`` (default
     ``{out}/llm_cache``), so a re-run sends no request twice.
     """
+    # Every input is checked before the manifest is written: a failed start leaves nothing that blocks a fix.
     task = load_task(config.task)
     adapter = open_adapter(config)
     ids = adapter.ids()[: config.limit] if config.limit else adapter.ids()
-    labels = open_or_create(out, config, adapter)
-    done, failed = _done_and_failed(labels)
-    todo = [i for i in ids if i not in done or i in failed]
     detector, predictor, labeler = build_stages(config, cache_dir or out / "llm_cache", out / LEDGER)
+    existing = open_existing(out, config)
+    done, failed = _done_and_failed(existing) if existing is not None else (set(), set())
+    todo = [i for i in ids if i not in done or i in failed]
+    if todo:
+        check_servers(predictor, labeler)
+    labels = existing or LabelSet.create(out, {"dataset": adapter.name, "split": adapter.split,
+                                               "config": config.manifest_config()})
     writer = PartWriter(out / PARTS)
     counters = Progress()
     failures: list[str] = []
@@ -338,9 +390,13 @@ def annotate(
                 progress(counters, len(todo))
     finally:
         writer.flush()  # an interrupted run keeps everything it finished
-    finalize(labels)
-    for item in adapter.skipped:
-        log.warning("skipped %s: %s", item.image_id, item.reason)
+    finalize(labels)  # each skipped image was logged once, by the adapter, when it failed to load
+    if todo and not done and len(adapter.skipped) == len(todo):
+        raise SemcomError(
+            f"nothing to label: none of the {len(todo)} image(s) of {config.dataset} could be read "
+            f"(e.g. {adapter.skipped[0].image_id}: {adapter.skipped[0].reason})",
+            hint="check --root and the image files; the warnings above name each unreadable one",
+        )
     return AnnotateReport(out, counters.done - counters.failed, len(ids) - len(todo), failures,
                           [s.image_id for s in adapter.skipped], counters)
 
@@ -379,7 +435,8 @@ def _run(work: Callable[[str], str | None], ids: list[str], concurrency: int) ->
         for image_id in ids:
             yield work(image_id)
         return
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    try:
         pending: set[Future[str | None]] = set()
         queue = iter(ids)
         for image_id in queue:
@@ -393,3 +450,5 @@ def _run(work: Callable[[str], str | None], ids: list[str], concurrency: int) ->
                 nxt = next(queue, None)
                 if nxt is not None:
                     pending.add(pool.submit(work, nxt))
+    finally:  # a fatal error (the server refused the key) starts no further image
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,4 +1,5 @@
-"""A real local OpenAI-compatible HTTP server for tests and benchmarks: ``POST /v1/chat/completions``, scriptable.
+"""A real local OpenAI-compatible HTTP server for tests and benchmarks: ``POST /v1/chat/completions`` (scriptable)
+and ``GET /v1/models``.
 
 It listens on 127.0.0.1 on a free port, answers in the OpenAI wire format (with ``usage``), records every request
 (path, headers without ``Authorization``, JSON body) and checks what it receives: a data-URL image part, a
@@ -11,6 +12,11 @@ What it answers is scripted: each request takes the next :data:`Responder` queue
 :func:`answer` (a JSON answer built from the request, e.g. :func:`importance_answer`), :func:`content` (any text,
 e.g. malformed JSON), :func:`error` (an HTTP error, optionally with ``Retry-After``), :func:`stall` (waits, e.g. past
 the client's timeout). ``latency_s`` delays every answer, for benchmarks.
+
+Failure modes of a server that cannot be used at all: ``api_key`` (a wrong key gets 401 on every path), ``refuse``
+(every request gets that status, e.g. 403), ``models`` (the models served: ``GET /v1/models`` lists them and a chat
+request for another model gets 404, as vLLM answers; ``None`` serves any model and lists none). ``GET /v1/models`` is
+answered by the server itself, never from the script.
 
     with LocalOpenAIServer() as server:
         server.script(content("{not json"), answer(importance_answer))
@@ -39,6 +45,7 @@ from PIL import Image
 from semcom_bench.annotate.mllm.prompts import INSTANCE_LINE
 
 CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
 
 
 @dataclass
@@ -196,11 +203,16 @@ class LocalOpenAIServer:
         latency_s: added before every reply (the benchmark's model latency).
         api_key: if given, a request whose bearer key differs is answered 401 and counted as a problem.
         default: the responder once the script is used up (default: :func:`answer` with :func:`default_answer`).
+        models: the model names served (``None``: any); see the module docstring.
+        refuse: answer every request with this HTTP status (e.g. 403), or ``None``.
     """
 
-    def __init__(self, *, latency_s: float = 0.0, api_key: str | None = None, default: Responder | None = None) -> None:
+    def __init__(self, *, latency_s: float = 0.0, api_key: str | None = None, default: Responder | None = None,
+                 models: list[str] | None = None, refuse: int | None = None) -> None:
         self.latency_s = latency_s
         self.default: Responder = default or answer()
+        self.models = models
+        self.refuse = refuse
         self._api_key = api_key
         self._script: deque[Responder] = deque()
         self._requests: list[RecordedRequest] = []
@@ -224,6 +236,11 @@ class LocalOpenAIServer:
         """Every request received so far, in arrival order (a copy)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def questions(self) -> list[RecordedRequest]:
+        """The chat-completion requests among :attr:`requests` (a client's ``GET /v1/models`` checks left out)."""
+        return [r for r in self.requests if r.path == CHAT_PATH]
 
     @property
     def problems(self) -> list[str]:
@@ -265,11 +282,19 @@ class LocalOpenAIServer:
     def _handle(self, request: RecordedRequest) -> Reply:
         """Check and record ``request`` and make its reply."""
         request.problems += _problems(request)
+        model = request.body.get("model") if isinstance(request.body, dict) else None
         if request.key_matches is False:
             request.problems.append("the bearer key is not the expected one")
             reply = error(401, "Incorrect API key provided")(request)
+        elif self.refuse is not None:
+            reply = error(self.refuse, f"scripted refusal (HTTP {self.refuse})")(request)
         elif request.problems:
             reply = error(404 if request.path != CHAT_PATH else 400, "; ".join(request.problems))(request)
+        elif request.path == MODELS_PATH:
+            reply = Reply(body={"object": "list", "data": [{"id": m, "object": "model", "created": 0,
+                                                            "owned_by": "local"} for m in self.models or []]})
+        elif self.models is not None and model not in self.models:
+            reply = error(404, f"The model `{model}` does not exist.")(request)
         else:
             with self._lock:
                 responder = self._script.popleft() if self._script else self.default
@@ -332,8 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _problems(request: RecordedRequest) -> list[str]:
     """How ``request`` breaks the rules an MLLM request must follow."""
+    if request.method == "GET" and request.path == MODELS_PATH:
+        return [] if request.authorized else ["no bearer key in Authorization"]
     if request.method != "POST" or request.path != CHAT_PATH:
-        return [f"{request.method} {request.path}: only POST {CHAT_PATH} is served"]
+        return [f"{request.method} {request.path}: only POST {CHAT_PATH} and GET {MODELS_PATH} are served"]
     if not isinstance(request.body, dict):
         return ["the body is not a JSON object"]
     problems = []

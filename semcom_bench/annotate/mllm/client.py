@@ -10,6 +10,10 @@ Failures are of two kinds, both ending in an :class:`Answer` with ``error`` set 
 * invalid answers (not JSON, against the schema, failing the caller's semantic check): sent back to the model with
   the problems listed, up to ``validation_retries`` times.
 
+A server that cannot be used at all is different: retrying cannot fix a refused key (HTTP 401/403) or an unknown
+model (404), so :meth:`MLLMClient.ask` raises :class:`ServerUnusableError` for them, and :meth:`MLLMClient.check`
+looks for them (and for a server that cannot be reached) once, before a run sends its first question.
+
 Every ``llm_calls`` row is also appended to a ledger file (``MLLMSettings.ledger``, JSON lines, flushed to disk)
 the moment it is made, so the cost of answers received before a crash is still counted after the resume, when those
 answers come back from the cache at $0 (:mod:`~semcom_bench.annotate.mllm.ledger`).
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
 
@@ -128,6 +132,14 @@ class MLLMSettings:
         return values
 
 
+class ServerUnusableError(SemcomError):
+    """The server cannot be used at all (unreachable, key refused, model unknown): stop instead of retrying."""
+
+
+FATAL_STATUSES = (401, 403, 404)
+"""HTTP statuses no retry can fix: the key is refused or the model is unknown."""
+
+
 class InvalidAnswer(ValueError):
     """Raised by an answer check: the answer breaks the rules; ``problems`` go back to the model."""
 
@@ -156,6 +168,13 @@ def safe_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials ``url`` carries: user name and password, and every query value (e.g. ``?api-key=``)."""
+    parts = urlsplit(url)
+    found = [parts.username, parts.password, *(value for _, value in parse_qsl(parts.query))]
+    return [secret for secret in found if secret]
 
 
 def is_openai(base_url: str) -> bool:
@@ -214,6 +233,37 @@ class MLLMClient:
             "cost_usd": cost_usd(tokens_in, tokens_out, self._price),
         }
 
+    def check(self) -> None:
+        """Raise :class:`ServerUnusableError` naming the URL (without credentials), the model and the fix when the
+        server cannot be reached, refuses the key or does not serve the model (by ``GET /models``; a server without
+        that endpoint is taken at its word). Other HTTP errors are left to the run's retries."""
+        root = safe_url(self.settings.base_url or "")
+        model = self.settings.model
+        try:
+            listed = self._client().with_options(max_retries=0, timeout=min(self.settings.timeout_s, 30.0)).models.list()
+            served = [m.id for m in listed.data]
+        except openai.APIConnectionError as err:  # timeouts included
+            cause = self._redact(_shorten(str(err.__cause__ or err)))
+            raise ServerUnusableError(
+                f"cannot reach the MLLM server at {root} ({cause}) to ask model {model!r}; nothing was written",
+                hint="start the server (e.g. vLLM or Ollama) or fix --base-url",
+            ) from None
+        except openai.APIStatusError as err:
+            if err.status_code in (401, 403):
+                raise ServerUnusableError(
+                    f"the MLLM server at {root} refused the API key (HTTP {err.status_code}) for model {model!r}; "
+                    "nothing was written",
+                    hint="export OPENAI_API_KEY with a key this server accepts",
+                ) from None
+            log.info("%s: GET /models answered HTTP %d; the model is not checked", root, err.status_code)
+            return
+        if served and model not in served:
+            raise ServerUnusableError(
+                f"the MLLM server at {root} does not serve model {model!r}; it serves: {', '.join(served)}; "
+                "nothing was written",
+                hint=f"pass --model {served[0]} (or another of those)",
+            )
+
     def ask(
         self,
         image_id: str,
@@ -224,7 +274,8 @@ class MLLMClient:
     ) -> Answer:
         """The valid answer to ``messages`` (from the cache if there), or the error that prevented one.
 
-        Raises :class:`SemcomError` only for configuration errors (no API key for api.openai.com).
+        Raises :class:`SemcomError` only for configuration errors (no API key for api.openai.com) and
+        :class:`ServerUnusableError` when the server refuses the key or does not know the model.
         """
         key = self.key(messages, schema)
         if self._cache is not None and (entry := self._cache.get(key)) is not None:
@@ -243,6 +294,11 @@ class MLLMClient:
                 completion = client.chat.completions.create(**self._request(conversation, schema_name, schema))
             except openai.OpenAIError as err:
                 error = self._redact(self._describe(err))
+                if isinstance(err, openai.APIStatusError) and err.status_code in FATAL_STATUSES:
+                    raise ServerUnusableError(
+                        f"{error}; model {self.settings.model!r}: the run stops, as no retry can fix this",
+                        hint="check OPENAI_API_KEY, --model and --base-url; the same command resumes what is done",
+                    ) from None
                 calls += self._retried_rows(key, image_id, attempts)
                 calls.append(self._row(key, image_id, "error", attempts[-1] if attempts else _Attempt(), 0, 0,
                                        error=error))
@@ -371,6 +427,8 @@ class MLLMClient:
         key = self._openai.api_key if self._openai is not None else None
         if key and key != PLACEHOLDER_API_KEY:
             text = text.replace(key, "[redacted]")
+        for secret in url_secrets(self.settings.base_url or ""):
+            text = text.replace(secret, "[redacted]")
         return _KEY_LIKE.sub("[redacted]", text)
 
     def _row(
