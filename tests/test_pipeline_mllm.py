@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +18,16 @@ from semcom_bench.annotate.mllm.client import ServerUnusableError
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate, estimate
 from semcom_bench.datasets.base import DATASETS
 from semcom_bench.schemas import LabelSet
-from semcom_bench.testing.openai_server import LocalOpenAIServer, answer, content, error, missing_object_answer, stall
+from semcom_bench.testing.openai_server import (
+    LocalOpenAIServer,
+    RecordedRequest,
+    Reply,
+    answer,
+    content,
+    error,
+    missing_object_answer,
+    stall,
+)
 
 FAST = {"model": "test-model", "timeout_s": 2.0, "max_retries": 1, "validation_retries": 2,
         "price_in_per_m": 1.0, "price_out_per_m": 2.0}
@@ -162,3 +172,31 @@ def test_cost_paid_before_a_kill_is_counted_after_the_resume(synth_root: Path, t
     assert [c["status"] for c in calls].count("cached") == 3
     assert sum(c["cost_usd"] for c in calls) == pytest.approx(straight, rel=1e-9)
     assert len({c["call_id"] for c in calls}) == len(calls) and not (out / "llm_ledger.jsonl").exists()
+
+
+def test_a_hung_request_does_not_hold_back_the_other_workers(synth_root: Path, tmp_path: Path) -> None:
+    """The first question is held until the other images' 14 have arrived; if a hung request held the other
+    workers back, they would never arrive, and it would time out (5 s) and its image fail."""
+    others_in = threading.Event()
+    arrived = 0
+    lock = threading.Lock()
+
+    def held(request: RecordedRequest) -> Reply:
+        others_in.wait(10)  # past the client's timeout unless the others come meanwhile
+        return answer()(request)
+
+    def counted(request: RecordedRequest) -> Reply:
+        nonlocal arrived
+        with lock:
+            arrived += 1
+            if arrived == 14:  # every question but the held image's two
+                others_in.set()
+        return answer()(request)
+
+    with LocalOpenAIServer() as server:
+        server.script(held)
+        server.default = counted
+        cfg = config(synth_root, server.base_url, timeout_s=5.0, max_retries=0)
+        cfg.limit = 8
+        report = annotate(cfg, tmp_path / "labels", concurrency=4)
+    assert others_in.is_set() and report.labelled == 8 and report.failed == []
