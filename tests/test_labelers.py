@@ -36,7 +36,7 @@ def tiers(scene: Scene, triplets: list[Triplet], task: Task) -> dict[int, int]:
     [
         ("in ego lane", 20, 3, 1), ("in ego lane", 45, 2, 1),
         ("in adjacent lane", 20, 2, 1), ("in adjacent lane", 45, 1, 1),
-        ("oncoming", 35, 2, 1), ("oncoming", 60, 1, 1),
+        ("oncoming", 35, 2, 1), ("oncoming", 60, 2, 1),  # SA-OOSC Fig. 2: oncoming at a distance is medium
     ],
 )
 def test_vehicle_tiers_by_lane_and_depth(lane: str, depth: float, vf: int, pcw: int) -> None:

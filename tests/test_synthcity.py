@@ -216,6 +216,9 @@ def test_truth_rules_over_many_scenes() -> None:
                 if obj["lane"] == "ego":
                     assert obj["importance"]["vehicle-following"] == (3 if z < 30 else 2)
                     assert obj["task_critical"]["vehicle-following"]
+                if obj["lane"] == "oncoming":  # SA-OOSC Fig. 2: medium, near or at a distance
+                    assert obj["importance"]["vehicle-following"] == 2
+                    seen.add(("oncoming", z >= 40))
             if obj["state"] == "parked":
                 assert preds[0][0] == "parked on" and obj["importance"]["vehicle-following"] == 1
             if obj["class_name"] == "rider":
@@ -225,7 +228,7 @@ def test_truth_rules_over_many_scenes() -> None:
                     assert by_id[bike]["importance"] == obj["importance"]
             if obj["class_name"] == "person" and ("walking on", "sidewalk") in preds:
                 assert obj["importance"] == {"pedestrian-collision-warning": 1, "vehicle-following": 1}
-    assert {("car", "driving"), ("person", "walking")} <= seen
+    assert {("car", "driving"), ("person", "walking"), ("oncoming", False), ("oncoming", True)} <= seen
 
 
 def test_rule_functions() -> None:
@@ -237,8 +240,9 @@ def test_rule_functions() -> None:
     walker = ThingRecord("person", 0.0, 35.0, "walking", "crosswalk", crossing=True)
     assert relations_of(walker) == [("walking on", "crosswalk"), ("crossing", "road")]
     assert importance_of(walker) == {"pedestrian-collision-warning": 2, "vehicle-following": 2}
-    oncoming = ThingRecord("car", -3.0, 35.0, "driving", "road", lane="oncoming")
-    assert importance_of(oncoming)["vehicle-following"] == 2
+    for z in (35.0, 60.0):  # SA-OOSC Fig. 2: "the oncoming vehicle in the opposite lane at a distance" is medium
+        oncoming = ThingRecord("car", -3.0, z, "driving", "road", lane="oncoming")
+        assert importance_of(oncoming) == {"pedestrian-collision-warning": 1, "vehicle-following": 2}
     # Lower legs hidden: only the support is true to the image; a crosswalk still says walking.
     hidden = {"legs_seen": False}
     assert relations_of(ThingRecord("person", 5.0, 20.0, "standing", "sidewalk", **hidden)) == [("on", "sidewalk")]

@@ -19,6 +19,12 @@ an object closer than the limit gets the near tier. Tasks without a table use :d
 driving rule set: road users in or entering the ego vehicle's path matter most, other moving traffic less, parked
 vehicles, people off the road and everything else least (it is the vehicle-following table, which covers both
 vehicles and people).
+
+The vehicle rows follow SA-OOSC's worked example (section II, Fig. 2): "the vehicle in the same lane ahead of the
+ego-vehicle is assigned 'high importance', the oncoming vehicle in the opposite lane at a distance is assigned
+'medium importance', while the vehicle parked at the roadside is assigned 'low importance'" (3, 2, 1). So an
+oncoming vehicle is medium (2) at any distance, far ones included; only parked vehicles are low whatever their
+depth. The synthcity truth (:mod:`semcom_bench.datasets.synthcity.truth`) applies the same rules.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ Rule = tuple[int, int, float]
 GENERIC_RULES: dict[str, Rule] = {
     "ego": (3, 2, 30.0),
     "adjacent": (2, 1, 30.0),
-    "oncoming": (2, 1, 40.0),  # oncoming traffic closes faster: near from further away
+    "oncoming": (2, 2, 0.0),  # SA-OOSC Fig. 2: "the oncoming vehicle in the opposite lane at a distance" is medium
     "parked": (1, 1, 0.0),
     "vehicle": (2, 1, 30.0),
     "on_road": (3, 2, 30.0),

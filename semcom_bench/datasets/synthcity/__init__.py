@@ -34,8 +34,9 @@ Relations (predicates from ``schemas/predicates.yaml``; objects are stuff class 
 
 Importance tiers (SA-OOSC section II: 3 high, 2 medium, 1 low), distances from the constants in :mod:`.truth`
     * vehicle-following: ego-lane vehicle 3 if z < 30 m else 2; adjacent-lane vehicle 2 if z < 30 m else 1; oncoming
-      vehicle 2 if z < 40 m else 1; parked vehicle 1; person or rider on road or crosswalk 3 if z < 30 m else 2;
-      person on the sidewalk 1
+      vehicle 2 at any distance (SA-OOSC Fig. 2: "the oncoming vehicle in the opposite lane at a distance is assigned
+      'medium importance'"); parked vehicle 1; person or rider on road or crosswalk 3 if z < 30 m else 2; person on
+      the sidewalk 1
     * pedestrian-collision-warning: person or rider on road or crosswalk 3 if z < 30 m else 2; person on the
       sidewalk 1; vehicles 1
     * a bicycle takes its rider's tier in both tasks

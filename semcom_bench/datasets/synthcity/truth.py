@@ -20,9 +20,9 @@ from semcom_bench.schemas.vocabulary import PREDICATES
 from semcom_bench.tasks import Task, load_task
 
 GENERATOR_NAME = "synthcity"
-GENERATOR_VERSION = 2  # 2: a pedestrian whose lower legs are hidden is "on" its surface, posture unknown
+GENERATOR_VERSION = 3  # 2: a pedestrian whose lower legs are hidden is "on" its surface, posture unknown;
+# 3: an oncoming vehicle is medium importance at any distance (SA-OOSC Fig. 2), it was low beyond 40 m
 NEAR_M = 30.0  # closer than this, a road user in the ego vehicle's path is high importance
-ONCOMING_NEAR_M = 40.0  # oncoming traffic closes faster, so it counts as near from further away
 REGENERATE_HINT = "re-run the synthcity generator with the same seed and size on this folder; it rewrites such images"
 TIERS = (1, 2, 3)
 LANES = ("ego", "adjacent", "oncoming", "parking")
@@ -103,6 +103,10 @@ def _human_tier(rec: ThingRecord) -> int:
 
 
 def _vehicle_following(rec: ThingRecord) -> int:
+    """SA-OOSC's worked example (section II, Fig. 2): "the vehicle in the same lane ahead of the ego-vehicle is
+    assigned 'high importance', the oncoming vehicle in the opposite lane at a distance is assigned 'medium
+    importance', while the vehicle parked at the roadside is assigned 'low importance'". Oncoming is 2 at any
+    distance; the heuristic labeler's table (:mod:`semcom_bench.annotate.labelers.heuristic`) says the same."""
     if rec.class_name in VEHICLES:
         if rec.state == "parked":
             return 1
@@ -110,7 +114,7 @@ def _vehicle_following(rec: ThingRecord) -> int:
             return 3 if rec.z < NEAR_M else 2
         if rec.lane == "adjacent":
             return 2 if rec.z < NEAR_M else 1
-        return 2 if rec.z < ONCOMING_NEAR_M else 1
+        return 2  # oncoming
     return _human_tier(rec)
 
 
