@@ -1,4 +1,8 @@
-"""The `semcom-bench` command: each subpackage contributes a sub-app; no logic lives here."""
+"""The `semcom-bench` command: each subpackage contributes a sub-app; no logic lives here.
+
+Start-up stays light (``benchmarks/cli_startup.py`` times it): the sub-apps import torch, compressai, pyarrow, openai
+and matplotlib inside the commands that use them, never at the top (``tests/test_cli_startup.py``).
+"""
 
 from __future__ import annotations
 
@@ -47,6 +51,9 @@ def _root(
         handlers=[RichHandler(console=err_console, show_path=False)],
         force=True,
     )
+    # matplotlib logs "generated new fontManager" at INFO whenever it builds its font cache (a fresh MPLCONFIGDIR, as
+    # `make demo` has on a clean clone), and -v would add its per-font scores: nothing a user can act on.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.WARNING)
 
 
 @app.command()

@@ -1,4 +1,8 @@
-"""`semcom-bench annotate DATASET ...` and `semcom-bench labels score ...`."""
+"""`semcom-bench annotate DATASET ...` and `semcom-bench labels score ...`.
+
+The pipeline (pyarrow, and openai for the MLLM stages) is imported inside the commands; at the top only what the
+options' help needs (the registries' names), so that `semcom-bench --help` starts fast.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from semcom_bench.annotate.base import DETECTORS, LABELERS, RELATION_PREDICTORS
-from semcom_bench.annotate.pipeline import AnnotateConfig, Progress as Counters, annotate, estimate
 from semcom_bench.datasets.base import DATASETS
 from semcom_bench.datasets.imageio import parse_size
-from semcom_bench.schemas import labelset_stats
 from semcom_bench.tasks import task_names
 
 console = Console()
@@ -45,6 +47,9 @@ def annotate_command(
 
     Re-running the same command resumes: finished images are kept, failed ones are retried.
     """
+    from semcom_bench.annotate.pipeline import AnnotateConfig, Progress as Counters, annotate, estimate
+    from semcom_bench.schemas import labelset_stats
+
     base_url = base_url or os.environ.get("OPENAI_BASE_URL")
     if labeler is None:
         labeler = "mllm" if base_url else "heuristic"

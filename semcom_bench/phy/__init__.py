@@ -1,13 +1,36 @@
-"""Physical layer: channels, power normalisation, quantiser, QAM, LDPC, capacity."""
+"""Physical layer: channels, power normalisation, quantiser, QAM, LDPC, capacity.
 
-from semcom_bench.phy.base import CHANNELS, Channel, ChannelState
-from semcom_bench.phy.capacity import awgn_capacity, rayleigh_ergodic_capacity, rayleigh_outage_capacity
-from semcom_bench.phy.channels import AWGN, Rayleigh, equalize, make_generator, noise_variance
-from semcom_bench.phy.checks import SNR_DB_RANGE, PhyInputError
-from semcom_bench.phy.digital import DigitalLink
-from semcom_bench.phy.power import average_power, normalize_power
-from semcom_bench.phy.qam import QAM, qam_ser_awgn
-from semcom_bench.phy.quantize import UniformQuantizer
+The names below are imported from their submodules on first use (PEP 562): most need torch or scipy, which
+``semcom_bench.phy.cli`` (``semcom-bench phy --help``) must not load.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from semcom_bench.phy.base import CHANNELS, Channel, ChannelState
+    from semcom_bench.phy.capacity import awgn_capacity, rayleigh_ergodic_capacity, rayleigh_outage_capacity
+    from semcom_bench.phy.channels import AWGN, Rayleigh, equalize, make_generator, noise_variance
+    from semcom_bench.phy.checks import SNR_DB_RANGE, PhyInputError
+    from semcom_bench.phy.digital import DigitalLink
+    from semcom_bench.phy.power import average_power, normalize_power
+    from semcom_bench.phy.qam import QAM, qam_ser_awgn
+    from semcom_bench.phy.quantize import UniformQuantizer
+
+# CHANNELS is taken from `channels` (which registers awgn and rayleigh in it), so it is never found empty.
+_SOURCES = {
+    "base": ("Channel", "ChannelState"),
+    "channels": ("CHANNELS", "AWGN", "Rayleigh", "equalize", "make_generator", "noise_variance"),
+    "capacity": ("awgn_capacity", "rayleigh_ergodic_capacity", "rayleigh_outage_capacity"),
+    "checks": ("SNR_DB_RANGE", "PhyInputError"),
+    "digital": ("DigitalLink",),
+    "power": ("average_power", "normalize_power"),
+    "qam": ("QAM", "qam_ser_awgn"),
+    "quantize": ("UniformQuantizer",),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "AWGN",
@@ -30,3 +53,16 @@ __all__ = [
     "rayleigh_ergodic_capacity",
     "rayleigh_outage_capacity",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -6,13 +6,38 @@ Typical use::
     labels = LabelSet.create(out, {"dataset": "synthcity", "split": "val", "config": pipeline_config})
     labels.write("objects", rows)          # row dicts or a pyarrow.Table, validated against TABLES["objects"]
     con = connect(out)                     # DuckDB views: images, objects, patches, ...
+
+The names below are imported from their submodules on first use (PEP 562): pyarrow, DuckDB and pycocotools load
+only when a table is touched, so a light submodule (``schemas.vocabulary``, ``schemas.cli``) stays light.
 """
 
-from semcom_bench.schemas.io import atomic_write, read_schema, read_table, write_json, write_table
-from semcom_bench.schemas.labelset import MANIFEST_NAME, LabelSet
-from semcom_bench.schemas.rle import RLE_TYPE, decode_mask, decode_masks, encode_mask, encode_masks
-from semcom_bench.schemas.tables import LABEL_SET_TABLES, SCHEMA_VERSION, TABLES, conform_table, table_schema, to_table
-from semcom_bench.schemas.views import connect, labelset_stats
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from semcom_bench.schemas.io import atomic_write, read_schema, read_table, write_json, write_table
+    from semcom_bench.schemas.labelset import MANIFEST_NAME, LabelSet
+    from semcom_bench.schemas.rle import RLE_TYPE, decode_mask, decode_masks, encode_mask, encode_masks
+    from semcom_bench.schemas.tables import (
+        LABEL_SET_TABLES,
+        SCHEMA_VERSION,
+        TABLES,
+        conform_table,
+        table_schema,
+        to_table,
+    )
+    from semcom_bench.schemas.views import connect, labelset_stats
+
+_SOURCES = {
+    "io": ("atomic_write", "read_schema", "read_table", "write_json", "write_table"),
+    "labelset": ("MANIFEST_NAME", "LabelSet"),
+    "rle": ("RLE_TYPE", "decode_mask", "decode_masks", "encode_mask", "encode_masks"),
+    "tables": ("LABEL_SET_TABLES", "SCHEMA_VERSION", "TABLES", "conform_table", "table_schema", "to_table"),
+    "views": ("connect", "labelset_stats"),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "MANIFEST_NAME",
@@ -36,3 +61,16 @@ __all__ = [
     "write_json",
     "write_table",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

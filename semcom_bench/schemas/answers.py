@@ -14,8 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from semcom_bench.errors import SchemaError
 from semcom_bench.schemas.vocabulary import PREDICATES, STUFF_OBJECTS
 
@@ -29,6 +27,8 @@ _DIR = Path(__file__).parent
 def _load(name: str) -> dict[str, Any]:
     if name not in ANSWER_SCHEMAS:
         raise SchemaError(f"unknown answer schema {name!r}", hint=f"choose one of: {', '.join(ANSWER_SCHEMAS)}")
+    from jsonschema import Draft202012Validator  # here: the CLI's start-up imports this module, not jsonschema
+
     schema = json.loads((_DIR / f"{name}.schema.json").read_text())
     Draft202012Validator.check_schema(schema)
     if name == "mllm_relations":
@@ -55,6 +55,8 @@ def answer_schema(name: str) -> dict[str, Any]:
 
 def schema_errors(schema: dict[str, Any], instance: Any, limit: int = 5) -> list[str]:
     """Up to ``limit`` messages, each naming the JSON path, for where ``instance`` breaks ``schema``; empty if valid."""
+    from jsonschema import Draft202012Validator
+
     errors = sorted(Draft202012Validator(schema).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
     messages = []
     for error in errors[:limit]:

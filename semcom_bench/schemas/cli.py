@@ -1,4 +1,4 @@
-"""``semcom-bench labels ...``: commands that inspect a label set."""
+"""``semcom-bench labels ...``: commands that inspect a label set (DuckDB and pyarrow are imported inside them)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from semcom_bench.errors import SemcomError
-from semcom_bench.schemas.views import TIERS, UNLABELLED, labelset_stats
 
 TIER_NAMES = {"0": "background", "1": "low", "2": "medium", "3": "high"}
 
@@ -31,6 +30,8 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Row counts, importance-tier histograms of objects and patches, and triplets per predicate."""
+    from semcom_bench.schemas.views import labelset_stats
+
     try:
         numbers = labelset_stats(directory)
     except SemcomError as err:
@@ -43,6 +44,8 @@ def stats(
 
 
 def _print_tables(numbers: dict[str, Any], console: Console) -> None:
+    from semcom_bench.schemas.views import TIERS, UNLABELLED
+
     console.print(
         f"[bold]{escape(numbers['path'])}[/bold]: dataset {escape(str(numbers['dataset']))}, "
         f"split {escape(str(numbers['split']))}, "

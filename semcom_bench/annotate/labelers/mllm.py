@@ -16,7 +16,6 @@ from collections import Counter
 from typing import Any
 
 from semcom_bench.annotate.base import LABELERS, Labeler, LabelResult, ObjectLabel, Scene, Triplet
-from semcom_bench.annotate.mllm.client import InvalidAnswer
 from semcom_bench.annotate.mllm.marks import mark
 from semcom_bench.annotate.mllm.prompts import importance_messages
 from semcom_bench.annotate.mllm.stage import MLLMStage
@@ -105,6 +104,8 @@ def _check(payload: dict[str, Any], count: int) -> None:
         elif len(rationale.strip().splitlines()) > 1:
             problems.append(f"the rationale of #{entry['id']} must be a single line")
     if problems:
+        from semcom_bench.annotate.mllm.client import InvalidAnswer  # not at the top: see MLLMStage.__init__
+
         raise InvalidAnswer(problems)
 
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from semcom_bench.annotate.base import Scene
-from semcom_bench.annotate.mllm.client import MLLMClient, MLLMSettings
 from semcom_bench.annotate.mllm.marks import mark
 
 Question = Callable[[str], list[dict[str, Any]]]
@@ -17,6 +16,9 @@ class MLLMStage:
     """Base of the MLLM stages; ``options`` are the fields of :class:`MLLMSettings`."""
 
     def __init__(self, **options: Any) -> None:
+        # Here, not at the top: registering the MLLM stages (which `semcom-bench --help` lists) must not load openai.
+        from semcom_bench.annotate.mllm.client import MLLMClient, MLLMSettings
+
         self.settings = MLLMSettings.from_options(**options)
         self.client = MLLMClient(self.settings)
         self.source = f"mllm:{self.settings.model}"  # the `source` of every row this stage makes

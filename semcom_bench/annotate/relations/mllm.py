@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from semcom_bench.annotate.base import RELATION_PREDICTORS, RelationPredictor, RelationResult, Scene, Triplet
-from semcom_bench.annotate.mllm.client import InvalidAnswer
 from semcom_bench.annotate.mllm.marks import mark
 from semcom_bench.annotate.mllm.prompts import relation_messages
 from semcom_bench.annotate.mllm.stage import MLLMStage
@@ -120,6 +119,8 @@ def _check(payload: dict[str, Any], count: int) -> None:
         elif obj == subject:
             problems.append(f"triplets[{i}]: #{subject} cannot relate to itself")
     if problems:
+        from semcom_bench.annotate.mllm.client import InvalidAnswer  # not at the top: see MLLMStage.__init__
+
         raise InvalidAnswer(problems)
 
 

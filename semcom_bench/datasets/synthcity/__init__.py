@@ -43,11 +43,27 @@ Importance tiers (SA-OOSC section II: 3 high, 2 medium, 1 low), distances from t
 
 ``task_critical[task]`` applies InsCom's TOIF: any relation with a class-named object for which
 ``load_task(task).is_critical(class_name, predicate, object)`` holds.
+
+The names below are imported from their submodules on first use (PEP 562), so that registering the adapter (which
+every start of the CLI does) does not load the generator.
 """
 
-from semcom_bench.datasets.synthcity.render import RenderedScene, render_scene
-from semcom_bench.datasets.synthcity.truth import GENERATOR_VERSION, read_truth
-from semcom_bench.datasets.synthcity.writer import SynthReport, encode_scene, generate, scene_paths, truth_path
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from semcom_bench.datasets.synthcity.render import RenderedScene, render_scene
+    from semcom_bench.datasets.synthcity.truth import GENERATOR_VERSION, read_truth
+    from semcom_bench.datasets.synthcity.writer import SynthReport, encode_scene, generate, scene_paths, truth_path
+
+_SOURCES = {
+    "render": ("RenderedScene", "render_scene"),
+    "truth": ("GENERATOR_VERSION", "read_truth"),
+    "writer": ("SynthReport", "encode_scene", "generate", "scene_paths", "truth_path"),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -60,3 +76,16 @@ __all__ = [
     "scene_paths",
     "truth_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from semcom_bench.datasets.base import DATASETS, Relation, Sample
 from semcom_bench.datasets.cityscapes import CityscapesAdapter
-from semcom_bench.datasets.synthcity import read_truth, truth_path
+from semcom_bench.datasets.synthcity.truth import read_truth
 from semcom_bench.errors import AnnotationMissingError, DatasetNotFoundError
 
 
@@ -27,6 +27,8 @@ class SynthCityAdapter(CityscapesAdapter):
 
     def truth_of(self, image_id: str) -> dict:
         """The parsed truth sidecar of ``image_id``."""
+        from semcom_bench.datasets.synthcity.writer import truth_path  # not at the top: it loads the generator
+
         path = truth_path(self.root, self.split, self.path_of(image_id).parent.name, image_id)
         if not path.is_file():
             raise AnnotationMissingError(f"{image_id} has no truth sidecar {path}", hint=self.root_hint)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from semcom_bench.errors import AnnotationMissingError, CorruptFileError, SchemaError
 from semcom_bench.schemas.vocabulary import PREDICATES
@@ -136,6 +135,8 @@ def importance_of(rec: ThingRecord) -> dict[str, int]:
 
 def visible_instances(instance_ids: np.ndarray) -> dict[int, tuple[int, list[int]]]:
     """``instance_id -> (pixel_count, [x0, y0, x1, y1])`` (half-open box) for every instance id in the map."""
+    from scipy import ndimage  # here: registering the synthcity adapter (the CLI's start-up) must not load scipy
+
     vals = np.unique(instance_ids[instance_ids >= 1000])
     if vals.size == 0:
         return {}
