@@ -6,20 +6,21 @@ and matplotlib inside the commands that use them, never at the top (``tests/test
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
+from rich.markup import escape
 
 from semcom_bench import __version__
 from semcom_bench.annotate.cli import annotate_command, score_command
 from semcom_bench.benchmark.cli import app as bench_app
 from semcom_bench.datasets.cli import app as datasets_app
 from semcom_bench.errors import SemcomError
+from semcom_bench.logs import configure as configure_logging
+from semcom_bench.logs import redact
 from semcom_bench.phy.cli import app as phy_app
 from semcom_bench.schemas.cli import app as labels_app
 
@@ -39,21 +40,14 @@ err_console = Console(stderr=True)
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="-v: debug messages; -v -v: also every HTTP request (redacted).")] = 0,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     if version:
         typer.echo(__version__)
         raise typer.Exit()
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False)],
-        force=True,
-    )
-    # matplotlib logs "generated new fontManager" at INFO whenever it builds its font cache (a fresh MPLCONFIGDIR, as
-    # `make demo` has on a clean clone), and -v would add its per-font scores: nothing a user can act on.
-    logging.getLogger("matplotlib.font_manager").setLevel(logging.WARNING)
+    configure_logging(verbose, err_console)
 
 
 @app.command()
@@ -97,5 +91,5 @@ def main() -> None:
     try:
         app()
     except SemcomError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(redact(str(err)))}", highlight=False, soft_wrap=True)
         sys.exit(2)

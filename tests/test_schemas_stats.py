@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,12 +117,24 @@ def test_cli_stats_prints_tables(labelset: Path) -> None:
     assert "synthcity" in result.stdout
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "semcom_bench", *args], capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.parametrize("make", ["missing", "no-manifest"])
 def test_cli_stats_on_a_non_label_set_fails_with_a_message(tmp_path: Path, make: str) -> None:
     folder = tmp_path / "out"
     if make == "no-manifest":
         folder.mkdir()
-    result = CliRunner().invoke(app, ["stats", str(folder)])
-    assert result.exit_code == 2
+    result = _cli("labels", "stats", str(folder))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error:")  # as every other command says it
     assert str(folder) in result.stderr and "Hint:" in result.stderr
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_stats_warns_of_unlabelled_objects(labelset: Path) -> None:
+    result = _cli("labels", "stats", str(labelset), "--json")
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "2 object(s) have no tier" in result.stderr
+    assert json.loads(result.stdout)["object_importance"]["unlabelled"] == 2

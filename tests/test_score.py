@@ -143,3 +143,15 @@ def test_missing_mask_row_and_sidecar(truth_labels: Path, root: Path, tmp_path: 
     next((other / "synthcity").rglob("*_truth.json")).unlink()
     with pytest.raises(SemcomError, match="no truth sidecar"):
         score_labelset(truth_labels, other)
+
+
+def test_unlabelled_objects_are_counted_and_warned_of(truth_labels: Path, root: Path, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    labels = copy_of(truth_labels, tmp_path)
+    objects = labels.read("objects").to_pylist()
+    for row in objects[:2]:
+        row["importance"], row["importance_source"] = None, None  # what a failed annotate run leaves
+    labels.write("objects", objects)
+    score = score_labelset(labels.path, root)
+    assert score["unlabelled_objects"] == 2 and score_labelset(truth_labels, root)["unlabelled_objects"] == 0
+    assert any("2 unlabelled object(s), scored as tier 0" in r.getMessage() for r in caplog.records)

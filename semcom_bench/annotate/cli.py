@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from semcom_bench.annotate.base import DETECTORS, LABELERS, RELATION_PREDICTORS
 from semcom_bench.datasets.base import DATASETS
 from semcom_bench.datasets.imageio import parse_size
+from semcom_bench.logs import redact
 from semcom_bench.tasks import task_names
+
+EXIT_INCOMPLETE = 3
+"""Exit status of an annotate run that ended with failed (unlabelled) images; 2 is an error, 0 a complete set."""
+DEFAULT_TIMEOUT_S = 60.0
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,12 +48,17 @@ def annotate_command(
     base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible API root; default $OPENAI_BASE_URL. Key from $OPENAI_API_KEY.")] = None,
     model: Annotated[Optional[str], typer.Option(help="MLLM model name.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Images (and so MLLM requests) in flight at once.")] = 4,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Seconds one MLLM request may take before it is retried "
+                                           "(then counted as failed); other images go on meanwhile.")] = DEFAULT_TIMEOUT_S,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Write finished images to disk every N images; an "
+                                                  "interrupted run loses at most the last N.")] = 25,
     cache_dir: Annotated[Optional[Path], typer.Option(help="MLLM answer cache (default OUT/llm_cache).")] = None,
     dry_run: Annotated[bool, typer.Option(help="Estimate MLLM requests, tokens and cost; send and write nothing.")] = False,
 ) -> None:
     """Turn a dataset split into a label set: objects, importance tiers, patch tiers, triplets, task masks.
 
-    Re-running the same command resumes: finished images are kept, failed ones are retried.
+    Re-running the same command resumes: finished images are kept, failed ones are retried. Exit status: 0 when
+    every image is labelled, 3 when some failed (re-run to retry them), 2 on an error (nothing more was done).
     """
     from semcom_bench.annotate.pipeline import AnnotateConfig, Progress as Counters, annotate, estimate
     from semcom_bench.schemas import labelset_stats
@@ -60,7 +73,7 @@ def annotate_command(
             )
     mllm: dict[str, Any] = {}
     if "mllm" in (labeler, relations):
-        mllm = {"base_url": base_url} | ({"model": model} if model else {})
+        mllm = {"base_url": base_url, "timeout_s": timeout} | ({"model": model} if model else {})
     config = AnnotateConfig(
         dataset=dataset, task=task, root=str(root) if root else None, split=split,
         size=parse_size(size) if size else None, detector=detector, weights=str(weights) if weights else None,
@@ -88,15 +101,23 @@ def annotate_command(
                 info += f", {counters.requests} requests, {counters.tokens} tokens, ${counters.cost_usd:.4f}"
             bar.update(bar_task, total=total, completed=counters.done + counters.skipped, info=info)
 
-        report = annotate(config, out, concurrency=concurrency, cache_dir=cache_dir, progress=update)
+        report = annotate(config, out, concurrency=concurrency, checkpoint_every=checkpoint_every,
+                          cache_dir=cache_dir, progress=update)
     console.print(
         f"labelled {report.labelled} images ({report.already_done} already done), "
         f"{len(report.failed)} failed, {len(report.skipped)} unreadable; label set: {out.resolve()}"
     )
-    for image_id in report.failed:
-        console.print(f"[yellow]failed[/] {image_id}: see llm_calls; re-run the same command to retry")
     stats = labelset_stats(out)
     console.print(f"objects per tier: {stats['object_importance']}; patches per tier: {stats['patch_importance']}")
+    if report.failed:
+        for image_id in report.failed:
+            err_console.print(f"[yellow]failed[/] {escape(image_id)}: see its llm_calls rows")
+        err_console.print(
+            f"[bold yellow]incomplete:[/] {len(report.failed)} image(s) failed and are unlabelled; the same command "
+            f"retries them (the rest is kept):\n  {escape(redact(shlex.join(['semcom-bench', *sys.argv[1:]])))}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 def score_command(
@@ -108,6 +129,9 @@ def score_command(
     from semcom_bench.annotate.score import score_labelset
 
     scores = score_labelset(labelset, truth)
+    if scores["unlabelled_objects"]:
+        err_console.print(f"[yellow]warning:[/] {scores['unlabelled_objects']} object(s) have no tier and are scored "
+                          "as tier 0; re-run the label set's annotate command to label them")
     if as_json:
         typer.echo(json.dumps(scores))
         return

@@ -8,7 +8,8 @@ assignment on box IoU, pairs below :data:`IOU_THRESHOLD` left unmatched, so labe
   name. Only the predicates the truth annotates (:data:`TRUTH_PREDICATES`) count: a spatial triplet such as
   ``in front of`` is neither right nor wrong, since the truth says nothing about it.
 * **importance tiers**: quadratic-weighted Cohen's kappa and the 4 x 4 confusion matrix (rows truth, columns
-  label set; tiers 0-3, an unlabelled object counting as 0) over matched objects, for the label set's task.
+  label set; tiers 0-3, an unlabelled object counting as 0) over matched objects, for the label set's task;
+  ``unlabelled_objects`` counts the objects without a tier (a run that failed on them), and a warning is logged.
 * **task-critical mask**: the label set's ``task_masks`` against the mask of InsCom eq. (5-7) built from the boxes of
   the truth's task-critical instances and the gtFine semantic map; the dataset-level IoU (sum of intersections over
   sum of unions) and the mean per-image IoU over images where either mask is non-empty.
@@ -18,6 +19,7 @@ Use :func:`score_labelset`; ``python benchmarks/annotate_quality.py`` runs it on
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ from semcom_bench.datasets.synthcity import truth_path
 from semcom_bench.errors import AnnotationMissingError, SemcomError
 from semcom_bench.schemas import LabelSet, decode_mask
 from semcom_bench.tasks import Task, load_task
+
+log = logging.getLogger(__name__)
 
 IOU_THRESHOLD = 0.5
 TIERS = [0, 1, 2, 3]
@@ -134,7 +138,7 @@ def score_labelset(labelset: Path, truth_root: Path, task: str | None = None) ->
     per_predicate: dict[str, Counter[str]] = defaultdict(Counter)
     y_true: list[int] = []
     y_pred: list[int] = []
-    inter_sum = union_sum = 0
+    inter_sum = union_sum = unlabelled = 0
     per_image_iou: list[float] = []
     for image in images:
         image_id = image["image_id"]
@@ -172,6 +176,7 @@ def score_labelset(labelset: Path, truth_root: Path, task: str | None = None) ->
             per_predicate[triplet[1]][outcome] += 1
 
         tiers = {r["object_id"]: r["importance"] for r in rows["objects"]}
+        unlabelled += sum(tier is None for tier in tiers.values())
         for pred_id, truth_id in matching.items():
             tier = truth[truth_id]["importance"].get(task_name)
             if tier is None:
@@ -195,12 +200,16 @@ def score_labelset(labelset: Path, truth_root: Path, task: str | None = None) ->
         if union:
             per_image_iou.append(inter / union)
 
+    if unlabelled:
+        log.warning("%s has %d unlabelled object(s), scored as tier 0: re-run its annotate command to label them",
+                    labelset, unlabelled)
     precision = _ratio(counts["tp"], counts["tp"] + counts["fp"])
     recall = _ratio(counts["tp"], counts["tp"] + counts["fn"])
     return {
         "task": task_name,
         "images": len(images),
         "matched_objects": counts["matched"],
+        "unlabelled_objects": unlabelled,
         "unmatched_truth": counts["unmatched_truth"],
         "unmatched_predicted": counts["unmatched_predicted"],
         "relation_precision": precision,

@@ -11,8 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from semcom_bench.errors import SemcomError
-
 TIER_NAMES = {"0": "background", "1": "low", "2": "medium", "3": "high"}
 
 app = typer.Typer(help="Inspect label sets (a folder of Parquet tables plus manifest.json).", no_args_is_help=True)
@@ -30,13 +28,13 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Row counts, importance-tier histograms of objects and patches, and triplets per predicate."""
-    from semcom_bench.schemas.views import labelset_stats
+    from semcom_bench.schemas.views import UNLABELLED, labelset_stats
 
-    try:
-        numbers = labelset_stats(directory)
-    except SemcomError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from None
+    numbers = labelset_stats(directory)  # a SemcomError is printed by the entry point, "error:" first, exit 2
+    unlabelled = (numbers["object_importance"] or {}).get(UNLABELLED, 0)
+    if unlabelled:
+        Console(stderr=True).print(f"[yellow]warning:[/] {unlabelled} object(s) have no tier (an annotate run failed "
+                                   "on them); re-run its command to label them")
     if as_json:
         typer.echo(json.dumps(numbers, indent=2))
         return
