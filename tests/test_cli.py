@@ -45,6 +45,7 @@ def test_bad_size_is_a_usage_error(tmp_path: Path) -> None:
 def test_demo_prints_where_outputs_are(tmp_path: Path) -> None:
     done = run("demo", "--out", str(tmp_path / "demo"), "--n", "6", "--n-eval", "2", "--steps", "3")
     assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "warn(" not in done.stderr  # the happy path prints no warning
     assert str((tmp_path / "demo" / "synthcity").resolve()) in done.stderr
     assert "6 images" in done.stdout and "relation_f1" in done.stdout
     for scheme in ("deepjscc", "ntscc", "separation (best)", "capacity"):

@@ -20,8 +20,10 @@ receiver with nothing decodable (the worst case the harness gives any scheme), s
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,8 @@ from semcom_bench.schemas import read_table, to_table, write_table
 from semcom_bench.schemas.tables import MAX_TIER
 from semcom_bench.schemes.base import FALLBACK_VALUE, SCHEMES, Scheme, TrainableScheme
 from semcom_bench.schemes.capacity import capacity_bound
+
+log = logging.getLogger(__name__)
 
 # The (code rate, QAM order) grid the separation baseline is evaluated on; the report keeps the best per SNR and CBR.
 TIERS = range(MAX_TIER + 1)
@@ -82,8 +86,10 @@ def image_metrics(item: LabeledImage, reconstruction: torch.Tensor) -> dict[str,
     quality = metrics.QualityMetrics()
     has_tiers = item.patch_tiers is not None
     reference = torch.from_numpy(item.image).permute(2, 0, 1)[None]
-    quality.update(reference, reconstruction, item.task_mask[None], item.patch_tiers[None] if has_tiers else None,
-                   item.patch_size if has_tiers else None)
+    with warnings.catch_warnings():  # the scale count is said once per evaluation (evaluate), not once per image
+        warnings.filterwarnings("ignore", message="MS-SSIM of .* scales", category=metrics.MetricWarning)
+        quality.update(reference, reconstruction, item.task_mask[None], item.patch_tiers[None] if has_tiers else None,
+                       item.patch_size if has_tiers else None)
     (sse,), (pixels,) = quality.psnr.sums()
     (tc_sse,), (tc_pixels,) = quality.tc_psnr.sums()
     tier_sse, tier_pixels = quality.tier_psnr.sums(len(TIERS))
@@ -366,6 +372,9 @@ def evaluate(
     CHANNELS.get(channel)  # an unknown channel or rule fails before any work
     rule = get_rule(side_rule)
     data = BenchmarkData(labelset, limit)
+    if (scales := metrics.ms_ssim_scales(*data.resolution)) < len(metrics.MS_SSIM_WEIGHTS):
+        log.info("MS-SSIM of %dx%d images uses %d scales (5 need a short side of 161 px): not comparable with 5-scale "
+                 "values", *data.resolution, scales)
     per_rate = len(snrs) * math.ceil(len(data) / batch_size)
     total = sum(max(len(s.rates), 1) for s in specs) * per_rate
     done = 0
