@@ -25,7 +25,7 @@ from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy.base import Channel, ChannelState
 from semcom_bench.phy.power import normalize_power
 from semcom_bench.schemas import LabelSet, read_table, write_table
-from semcom_bench.schemes.base import SCHEMES, TrainableScheme, Transmission
+from semcom_bench.schemes.base import SCHEMES, TrainableScheme, Transmission, TransmitterLabels
 
 
 @SCHEMES.register("test-tiny")
@@ -349,3 +349,52 @@ def test_fixed_cbr_checkpoint_evaluation_is_resumed(labels: Path, tmp_path: Path
     evaluate([EvalSpec("deepjscc", [], str(ckpt))], labels, [5.0], out, limit=2)
     monkeypatch.setattr(evaluate_module, "_scheme_rows", lambda *a, **k: pytest.fail("evaluated again"))
     evaluate([EvalSpec("deepjscc", [], str(ckpt))], labels, [5.0], out, limit=2)
+
+
+@SCHEMES.register("test-tiered")
+class TieredJSCC(TinyJSCC):
+    """TinyJSCC that reads the labels: each 16x16 patch of tier t is said to get t + 1 symbols (code_lengths)."""
+
+    uses_labels = True
+    seen: list[TransmitterLabels] = []
+
+    def transmit(self, images: torch.Tensor, rate: float, labels: TransmitterLabels | None = None) -> Transmission:
+        assert labels is not None and labels.patch_tiers.shape[0] == images.shape[0]
+        TieredJSCC.seen.append(labels)
+        tx = super().transmit(images, rate)
+        tx.side["k"] = labels.patch_tiers + 1  # what a variable-length scheme sends (here: for code_lengths only)
+        return tx
+
+    def code_lengths(self, transmission: Transmission) -> torch.Tensor:
+        return transmission.side["k"]
+
+    def training_step(self, images: torch.Tensor, channel: Channel, snr_db: float,
+                      generator: torch.Generator | None = None,
+                      labels: TransmitterLabels | None = None) -> dict[str, torch.Tensor]:
+        assert labels is not None and labels.task_mask.shape[0] == images.shape[0]
+        tx = self.transmit(images, 0.0, labels)
+        y, state = channel(tx.symbols, snr_db, generator)
+        mse = torch.mean((self.receive(y, tx, state) - images) ** 2)
+        return {"loss": mse, "mse": mse}
+
+
+def test_label_reading_schemes_get_labels_and_report_where_the_symbols_went(labels: Path, tmp_path: Path) -> None:
+    ckpt = train("test-tiered", labels, tmp_path / "run", TrainSettings(steps=2, **SETTINGS))
+    TieredJSCC.seen.clear()
+    out = tmp_path / "r.parquet"
+    evaluate([EvalSpec("test-tiered", [0.1], str(ckpt))], labels, [10.0], out, batch_size=2)
+    assert TieredJSCC.seen  # the transmitter got the labels
+    data = BenchmarkData(labels)
+    rows = read_table(out, "results").to_pylist()
+    for r in rows:
+        tiers = data[data.image_ids.index(r["image_id"])].patch_tiers
+        for t in range(4):  # every patch of tier t is 16x16 pixels carrying t + 1 symbols
+            assert r[f"uses_tier{t}"] == pytest.approx((t + 1) * float((tiers == t).sum()))
+    (entry,) = summarize(out)
+    total = sum((t + 1) * sum(r[f"pixels_tier{t}"] for r in rows) for t in range(4))
+    assert entry["uses_share_tier3"] == pytest.approx(4 * sum(r["pixels_tier3"] for r in rows) / total)
+    assert entry["pixel_share_tier3"] == pytest.approx(sum(r["pixels_tier3"] for r in rows) /
+                                                       sum(r["pixels"] for r in rows))
+    done = subprocess.run([sys.executable, "-m", "semcom_bench", "bench", "report", str(out)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "channel uses per importance tier" in done.stdout

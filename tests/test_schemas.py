@@ -111,6 +111,7 @@ def realistic_rows() -> dict[str, list[dict[str, Any]]]:
              "psnr": 14.25, "ssim": 0.5, "ms_ssim": 0.375, "tc_psnr": 12.5, "tc_sse": 2048.0,
              "tc_pixels": 300, **{f"psnr_tier{t}": 14.0 + t for t in range(4)},
              **{f"sse_tier{t}": 1000.5 * t for t in range(4)}, **{f"pixels_tier{t}": 256 * t for t in range(4)},
+             **{f"uses_tier{t}": None for t in range(4)},
              "sse": 4.5e6, "pixels": 131072, "params": None, "macs": None, "failed": True, "nan_output": False,
              "encode_s": 1.5, "decode_s": 0.25},
         ],

@@ -131,6 +131,7 @@ def report_command(
             table.add_row(row["curve"], row["channel"], _fmt(row["snr_db"]),
                           *("n/a" if v is None else _fmt(v) for v in (row["value"], tc_row["value"])))
         console.print(table)
+    print_tier_shares(report["summary"])
     for path in [*report["plots"], *report["json"]]:
         console.print(f"wrote {path.resolve()}")
 
@@ -147,6 +148,26 @@ def print_summary(summary: list[dict[str, object]], title: str) -> None:
         table.add_column(column, justify="left" if text else "right", no_wrap=column in ("scheme", "model"))
     for entry in summary:
         table.add_row(*[_fmt(entry[c]) if c != "model" else short_model(entry[c]) or "-" for c in columns])
+    console.print(table)
+
+
+def print_tier_shares(summary: list[dict[str, object]]) -> None:
+    """Where the symbols went: each token-allocating curve's share of channel uses per tier against the tier's share
+    of pixels (one row per scheme, model and rate point: the shares depend on neither channel nor SNR)."""
+    from semcom_bench.benchmark.report import short_model
+
+    rows = {}
+    for e in summary:
+        if e.get("uses_share_tier0") is not None:
+            rows.setdefault((e["scheme"], e["config"], e["model"], e["rate"]), e)
+    if not rows:
+        return
+    table = Table(title="channel uses per importance tier (uses share / pixel share)")
+    for column in ("scheme", "config", "model", "rate", *(f"tier {t}" for t in range(4))):
+        table.add_column(column, justify="left" if column in ("scheme", "config", "model") else "right")
+    for (scheme, config, model, rate), e in sorted(rows.items()):
+        table.add_row(str(scheme), str(config), short_model(str(model)) or "-", _fmt(rate),
+                      *(f"{e[f'uses_share_tier{t}']:.1%} / {e[f'pixel_share_tier{t}']:.1%}" for t in range(4)))
     console.print(table)
 
 

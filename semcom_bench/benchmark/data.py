@@ -12,6 +12,7 @@ import torch
 from semcom_bench.datasets.imageio import read_rgb, resize_rgb
 from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.schemas import LabelSet, decode_mask
+from semcom_bench.schemes.base import TransmitterLabels
 
 
 @dataclass
@@ -88,6 +89,25 @@ class BenchmarkData:
         return LabeledImage(
             row["image_id"], image, decode_mask(self._masks[row["image_id"]]["mask"]), tiers,
             patches["patch_size"] if patches is not None else None,
+        )
+
+    def transmitter_labels(self, indices: list[int]) -> TransmitterLabels:
+        """The transmitter's view of images ``indices``: their patch tiers and task masks.
+
+        Raises :class:`SemcomError` naming an image without patch tiers (its labelling failed) or a label set whose
+        images have different patch grids.
+        """
+        items = [self[i] for i in indices]
+        missing = [item.image_id for item in items if item.patch_tiers is None]
+        if missing:
+            raise SemcomError(f"{len(missing)} image(s) have no patch tiers, e.g. {missing[0]}: a scheme that reads "
+                              "importance needs them", hint="re-run the label set's annotate command to label them")
+        if len({(item.patch_size, item.patch_tiers.shape) for item in items}) > 1:
+            raise ShapeMismatchError("the images' patch grids differ", hint="annotate with one --patch-size")
+        return TransmitterLabels(
+            patch_tiers=torch.from_numpy(np.stack([item.patch_tiers for item in items])).long(),
+            patch_size=int(items[0].patch_size),
+            task_mask=torch.from_numpy(np.stack([item.task_mask for item in items])).bool(),
         )
 
     def batch(self, indices: list[int]) -> torch.Tensor:

@@ -41,13 +41,14 @@ from semcom_bench.phy.base import CHANNELS, Channel, ChannelState
 from semcom_bench.phy.channels import make_generator
 from semcom_bench.schemas import read_table, to_table, write_table
 from semcom_bench.schemas.tables import MAX_TIER
-from semcom_bench.schemes.base import FALLBACK_VALUE, SCHEMES, Scheme, TrainableScheme
+from semcom_bench.schemes.base import FALLBACK_VALUE, SCHEMES, Scheme, TrainableScheme, TransmitterLabels
 from semcom_bench.schemes.capacity import capacity_bound
 
 log = logging.getLogger(__name__)
 
 # The (code rate, QAM order) grid the separation baseline is evaluated on; the report keeps the best per SNR and CBR.
 TIERS = range(MAX_TIER + 1)
+USES_COLUMNS = tuple(f"uses_tier{t}" for t in TIERS)
 SEPARATION_GRID: tuple[tuple[float, int], ...] = ((1 / 3, 4), (1 / 2, 4), (3 / 4, 4), (1 / 2, 16), (3 / 4, 16), (2 / 3, 64))
 
 
@@ -106,6 +107,22 @@ def image_metrics(item: LabeledImage, reconstruction: torch.Tensor) -> dict[str,
     return row
 
 
+def uses_per_tier(code_lengths: torch.Tensor, item: LabeledImage) -> dict[str, float | None]:
+    """``uses_tier{t}`` of one image: its ``(h, w)`` symbols per token spread evenly over each token's pixels, summed
+    over the pixels of each tier (``None`` without patch tiers)."""
+    if item.patch_tiers is None:
+        return {f"uses_tier{t}": None for t in TIERS}
+    height, width = item.image.shape[:2]
+    grid_h, grid_w = code_lengths.shape
+    if height % grid_h or width % grid_w:
+        raise ShapeMismatchError(f"a {grid_h}x{grid_w} token grid does not tile {height}x{width} images")
+    per_pixel = code_lengths.double().cpu() / ((height / grid_h) * (width / grid_w))
+    per_pixel = per_pixel.repeat_interleave(height // grid_h, 0).repeat_interleave(width // grid_w, 1)
+    p = item.patch_size
+    tiers = torch.from_numpy(item.patch_tiers).long().repeat_interleave(p, 0).repeat_interleave(p, 1)[:height, :width]
+    return {f"uses_tier{t}": float(per_pixel[tiers == t].sum()) for t in TIERS}
+
+
 def _through_channel(
     channel: Channel, symbols: torch.Tensor, lengths: torch.Tensor, snr_db: float, seeds: list[int]
 ) -> tuple[torch.Tensor, ChannelState]:
@@ -128,22 +145,24 @@ def _through_channel(
 class _RoundTrip(torch.nn.Module):
     """A trainable scheme's transmitter, channel and receiver as one module, for :func:`metrics.model_complexity`."""
 
-    def __init__(self, scheme: TrainableScheme, channel: Channel, rate: float) -> None:
+    def __init__(self, scheme: TrainableScheme, channel: Channel, rate: float,
+                 labels: TransmitterLabels | None = None) -> None:
         super().__init__()
-        self.scheme, self.channel, self.rate = scheme, channel, rate
+        self.scheme, self.channel, self.rate, self.labels = scheme, channel, rate, labels
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        tx = self.scheme.transmit(image, self.rate)
+        tx = self.scheme.transmit(image, self.rate, self.labels)
         received, state = _through_channel(self.channel, tx.symbols, tx.lengths, 10.0, [0])
         return self.scheme.receive(received, tx, state)
 
 
-def scheme_complexity(scheme: Scheme, image: torch.Tensor, rate: float, channel: Channel) -> dict[str, int | None]:
-    """``params`` and per-image ``macs`` of transmitter plus receiver at ``rate`` on one ``(1, 3, H, W)`` image;
-    ``None`` for schemes that are not neural networks (separation, the bound)."""
+def scheme_complexity(scheme: Scheme, image: torch.Tensor, rate: float, channel: Channel,
+                      labels: TransmitterLabels | None = None) -> dict[str, int | None]:
+    """``params`` and per-image ``macs`` of transmitter plus receiver at ``rate`` on one ``(1, 3, H, W)`` image (and
+    its ``labels``, for schemes that read them); ``None`` for schemes that are not neural networks."""
     if not isinstance(scheme, TrainableScheme):
         return {"params": None, "macs": None}
-    trip = _RoundTrip(scheme, channel, rate).train(scheme.training)  # counting must leave the scheme's mode as it was
+    trip = _RoundTrip(scheme, channel, rate, labels).train(scheme.training)  # counting must leave the scheme's mode as it was
     return metrics.model_complexity(trip, image)
 
 
@@ -267,7 +286,8 @@ def _bound_rows(spec: EvalSpec, info: ModelInfo, rate: float, run: _Run) -> list
             for k, i in enumerate(batch):
                 values, is_nan = _scored(run.data[i], bound.images[k : k + 1])
                 rows.append(_row(spec, info, run, run.data[i], rate, snr, seeds[k], bound.channel_uses, 0,
-                                 {**values, "params": None, "macs": None}, False, is_nan, seconds, 0.0))
+                                 {**values, "params": None, "macs": None, **dict.fromkeys(USES_COLUMNS)}, False,
+                                 is_nan, seconds, 0.0))
             run.tick()
     return rows
 
@@ -279,17 +299,22 @@ def _scheme_rows(spec: EvalSpec, scheme: Scheme, info: ModelInfo, rate: float, r
     channel = CHANNELS.get(run.channel)()
     rows = []
     with torch.no_grad():
-        complexity = scheme_complexity(scheme, run.data.batch([0]).to(on), rate, channel)
+        def labels(batch: list[int]) -> TransmitterLabels | None:
+            return run.data.transmitter_labels(batch).to(on) if scheme.uses_labels else None  # the transmitter's alone
+
+        complexity = scheme_complexity(scheme, run.data.batch([0]).to(on), rate, channel, labels([0]))
         for batch in _batches(len(run.data), run.batch_size):
             images = run.data.batch(batch).to(on)
             start = time.perf_counter()
-            tx = scheme.transmit(images, rate)  # once per batch: what is sent does not depend on the SNR
+            tx = scheme.transmit(images, rate, labels(batch))  # once per batch: what is sent does not depend on SNR
             _sync(on)
             encode_s = (time.perf_counter() - start) / len(batch)
-            maps = scheme.code_lengths(tx) if batch[0] == 0 else None
-            if maps is not None:
+            maps = scheme.code_lengths(tx)
+            if maps is not None and batch[0] == 0:
                 save_heatmaps(maps, [run.data[i] for i in batch], f"{spec.scheme} {info.config} rate {rate:g}",
                               run.heatmaps)
+            spent = [uses_per_tier(maps[k], run.data[i]) if maps is not None else dict.fromkeys(USES_COLUMNS)
+                     for k, i in enumerate(batch)]
             lengths, side_bits = tx.lengths.tolist(), tx.bits().tolist()
             for snr in run.snrs:
                 seeds = run.seeds(batch, snr)
@@ -303,7 +328,8 @@ def _scheme_rows(spec: EvalSpec, scheme: Scheme, info: ModelInfo, rate: float, r
                     side = run.rule.channel_uses(int(side_bits[k]), snr)
                     values, is_nan = _scored(run.data[i], recon[k : k + 1])
                     rows.append(_row(spec, info, run, run.data[i], rate, snr, seeds[k], int(lengths[k]) + side,
-                                     side, {**values, **complexity}, bool(failed[k]), is_nan, encode_s, decode_s))
+                                     side, {**values, **complexity, **spent[k]}, bool(failed[k]), is_nan, encode_s,
+                                     decode_s))
                 run.tick()
     return rows
 

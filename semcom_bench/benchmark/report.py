@@ -49,6 +49,7 @@ def summarize(results: str | Path) -> list[dict[str, Any]]:
         for t in TIERS:
             entry[f"psnr_tier{t}"] = pooled_psnr(sum(r[f"sse_tier{t}"] for r in group),
                                                  sum(r[f"pixels_tier{t}"] for r in group))
+        entry.update(_shares(group))
         summary.append(entry)
     best: dict[tuple[str, str, float, float], dict[str, Any]] = {}
     for entry in summary:
@@ -59,6 +60,21 @@ def summarize(results: str | Path) -> list[dict[str, Any]]:
     summary += [{**entry, "scheme": "separation (best)", "config": f"best: {entry['config']}"}
                 for _, entry in sorted(best.items())]
     return summary
+
+
+def _shares(group: list[dict[str, Any]]) -> dict[str, float | None]:
+    """``uses_share_tier{t}`` (share of the payload channel uses spent on tier t's pixels; ``None`` for schemes
+    without a token grid) and ``pixel_share_tier{t}`` (tier t's share of the pixels), over the images with tiers."""
+    tiered = [r for r in group if sum(r[f"pixels_tier{t}"] for t in TIERS)]
+    pixels = sum(r[f"pixels_tier{t}"] for r in tiered for t in TIERS)
+    with_uses = [r for r in tiered if r["uses_tier0"] is not None]
+    uses = sum(r[f"uses_tier{t}"] for r in with_uses for t in TIERS)
+    shares: dict[str, float | None] = {}
+    for t in TIERS:
+        shares[f"uses_share_tier{t}"] = (sum(r[f"uses_tier{t}"] for r in with_uses) / uses
+                                         if with_uses and len(with_uses) == len(tiered) and uses else None)
+        shares[f"pixel_share_tier{t}"] = sum(r[f"pixels_tier{t}"] for r in tiered) / pixels if pixels else None
+    return shares
 
 
 def short_model(model: str) -> str:

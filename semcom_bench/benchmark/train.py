@@ -184,7 +184,9 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = settings.lr_at(step)
         images = data.batch(indices).to(device)
-        out_step = model.training_step(images, channel, settings.snr_train, make_generator(settings.seed * 1_000_003 + step))
+        labels = {"labels": data.transmitter_labels(indices).to(device)} if model.uses_labels else {}
+        out_step = model.training_step(images, channel, settings.snr_train,
+                                       make_generator(settings.seed * 1_000_003 + step), **labels)
         loss = out_step["loss"]
         if not torch.isfinite(loss):
             raise SemcomError(f"training diverged at step {step}: loss {loss.item()}", hint="lower the learning rate")

@@ -225,6 +225,9 @@ RESULTS = _schema(
       for t in _TIER_SUFFIXES],
     *[_col(f"sse_tier{t}", pa.float64(), f"Sum of squared errors over the patches of tier {t}.") for t in _TIER_SUFFIXES],
     *[_col(f"pixels_tier{t}", pa.int64(), f"Pixels in the patches of tier {t}.") for t in _TIER_SUFFIXES],
+    *[_col(f"uses_tier{t}", pa.float64(), f"Payload channel uses spent on the pixels of tier {t} (a token's uses spread "
+           "evenly over its pixels); null for schemes without a token grid (Scheme.code_lengths) or images without "
+           "patch tiers.", nullable=True) for t in _TIER_SUFFIXES],
     _col("sse", pa.float64(), "Sum of squared errors over the whole image, for pooled PSNR."),
     _col("pixels", pa.int64(), "Pixels of the image (H * W)."),
     _col("params", pa.int64(), "Parameters of a neural scheme's model; null for other schemes.", nullable=True),

@@ -25,6 +25,23 @@ FALLBACK_VALUE = 0.5
 
 
 @dataclass
+class TransmitterLabels:
+    """What the transmitter may read of a batch's label set (the receiver never gets it).
+
+    ``patch_tiers``: ``(B, grid_h, grid_w)`` int64 importance tiers 0..3 of ``patch_size``-pixel patches (raster
+    order as in the ``patches`` table); ``task_mask``: ``(B, H, W)`` bool, the TOIF task-critical mask (InsCom eq. 7).
+    """
+
+    patch_tiers: torch.Tensor
+    patch_size: int
+    task_mask: torch.Tensor
+
+    def to(self, device: torch.device | str) -> TransmitterLabels:
+        """The same labels on ``device``."""
+        return TransmitterLabels(self.patch_tiers.to(device), self.patch_size, self.task_mask.to(device))
+
+
+@dataclass
 class Transmission:
     """What crosses the channel for a batch of images.
 
@@ -49,10 +66,12 @@ class Scheme(ABC):
     """A transmission scheme. ``rate`` is the scheme's own rate knob (a target CBR, NTSCC's eta...)."""
 
     name: str = ""
+    uses_labels: bool = False
+    """Whether :meth:`transmit` reads the label set; the harness then passes ``labels`` (to the transmitter only)."""
 
     @abstractmethod
-    def transmit(self, images: torch.Tensor, rate: float, labels: Any | None = None) -> Transmission:
-        """Encode ``(B, 3, H, W)`` images in ``[0, 1]`` into channel symbols."""
+    def transmit(self, images: torch.Tensor, rate: float, labels: TransmitterLabels | None = None) -> Transmission:
+        """Encode ``(B, 3, H, W)`` images in ``[0, 1]`` into channel symbols; ``labels`` only for ``uses_labels``."""
 
     @abstractmethod
     def receive(self, received: torch.Tensor, transmission: Transmission, state: ChannelState) -> torch.Tensor:
@@ -87,9 +106,11 @@ class TrainableScheme(Scheme, torch.nn.Module):
 
     @abstractmethod
     def training_step(
-        self, images: torch.Tensor, channel: Channel, snr_db: float, generator: torch.Generator | None = None
+        self, images: torch.Tensor, channel: Channel, snr_db: float, generator: torch.Generator | None = None,
+        labels: TransmitterLabels | None = None,
     ) -> dict[str, torch.Tensor]:
-        """One differentiable pass of ``(B, 3, H, W)`` images through transmitter, channel and receiver.
+        """One differentiable pass of ``(B, 3, H, W)`` images through transmitter, channel and receiver; ``labels``
+        (for ``uses_labels`` schemes) may shape the transmitter and the loss, never the receiver's input.
 
         Returns scalars: ``loss`` (what the optimiser minimises) plus anything worth logging (``mse``, ``rate``...).
         """
