@@ -6,8 +6,9 @@ The names below come from :mod:`semcom_bench.benchmark.metrics`, which needs tor
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from semcom_bench.lazy import lazy_names
 
 if TYPE_CHECKING:
     from semcom_bench.benchmark.metrics import (
@@ -47,13 +48,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        value = getattr(importlib.import_module("semcom_bench.benchmark.metrics"), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, {"metrics": tuple(__all__)}, globals())

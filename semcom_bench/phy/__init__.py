@@ -6,8 +6,9 @@ The names below are imported from their submodules on first use (PEP 562): most 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from semcom_bench.lazy import lazy_names
 
 if TYPE_CHECKING:
     from semcom_bench.phy.base import CHANNELS, Channel, ChannelState
@@ -30,7 +31,6 @@ _SOURCES = {
     "qam": ("QAM", "qam_ser_awgn"),
     "quantize": ("UniformQuantizer",),
 }
-_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "AWGN",
@@ -55,14 +55,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, globals())

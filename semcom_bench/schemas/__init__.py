@@ -13,8 +13,9 @@ only when a table is touched, so a light submodule (``schemas.vocabulary``, ``sc
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from semcom_bench.lazy import lazy_names
 
 if TYPE_CHECKING:
     from semcom_bench.schemas.io import atomic_write, read_schema, read_table, write_json, write_table
@@ -37,7 +38,6 @@ _SOURCES = {
     "tables": ("LABEL_SET_TABLES", "SCHEMA_VERSION", "TABLES", "conform_table", "table_schema", "to_table"),
     "views": ("connect", "labelset_stats"),
 }
-_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "MANIFEST_NAME",
@@ -63,14 +63,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, globals())

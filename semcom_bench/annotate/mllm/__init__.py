@@ -6,8 +6,9 @@ MLLM stages' registration (and so `semcom-bench --help`) must not load.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from semcom_bench.lazy import lazy_names
 
 if TYPE_CHECKING:
     from semcom_bench.annotate.mllm.client import (
@@ -23,19 +24,8 @@ _SOURCES = {
     "client": ("DEFAULT_MODEL", "Answer", "InvalidAnswer", "MLLMClient", "MLLMSettings"),
     "marks": ("MarkedImage", "mark"),
 }
-_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = ["DEFAULT_MODEL", "Answer", "InvalidAnswer", "MLLMClient", "MLLMSettings", "MarkedImage", "mark"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, globals())

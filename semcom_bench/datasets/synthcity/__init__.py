@@ -50,8 +50,9 @@ every start of the CLI does) does not load the generator.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from semcom_bench.lazy import lazy_names
 
 if TYPE_CHECKING:
     from semcom_bench.datasets.synthcity.render import RenderedScene, render_scene
@@ -63,7 +64,6 @@ _SOURCES = {
     "truth": ("GENERATOR_VERSION", "read_truth"),
     "writer": ("SynthReport", "encode_scene", "generate", "scene_paths", "truth_path"),
 }
-_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -78,14 +78,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, globals())
