@@ -61,7 +61,7 @@ def test_training_reduces_loss(trained: tuple[NTSCC, torch.Tensor, list[float]])
     assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:5]) / 5
 
 
-def test_symbols_power_lengths_and_side_uses(trained: tuple[NTSCC, torch.Tensor, list[float]]) -> None:
+def test_symbols_power_lengths_and_side_bits(trained: tuple[NTSCC, torch.Tensor, list[float]]) -> None:
     model, images, _ = trained
     with torch.no_grad():
         tx = model.transmit(images, 1.0)
@@ -77,8 +77,7 @@ def test_symbols_power_lengths_and_side_uses(trained: tuple[NTSCC, torch.Tensor,
     past = torch.arange(tx.symbols.shape[1]) >= tx.lengths[:, None]
     assert bool((tx.symbols[past] == 0).all())
     # rate indices: 3 bits per token (8 table entries) at 2 bits per channel use
-    assert tx.side_uses.tolist() == [math.ceil(TOKENS * 3 / 2)] * batch
-    assert torch.equal(tx.channel_uses, tx.lengths + tx.side_uses)
+    assert tx.side_bits.tolist() == [TOKENS * 3] * batch  # 3 bits of rate index per token
 
 
 def test_lengths_vary_with_content_and_grow_with_eta(trained: tuple[NTSCC, torch.Tensor, list[float]]) -> None:
@@ -120,8 +119,7 @@ def test_rayleigh_and_hyperprior_side_information() -> None:
         recon = model.receive(received, tx, state)
     assert recon.shape == images.shape
     assert tx.side["z_hat"].shape == (2, TINY["hyper_channels"], 1, 2)
-    index_uses = math.ceil(TOKENS * 3 / 2)
-    assert bool((tx.side_uses > index_uses).all())  # z_hat's bits are counted too
+    assert bool((tx.side_bits > TOKENS * 3).all())  # z_hat's bits are counted too
 
 
 def test_gradients_reach_every_parameter() -> None:
@@ -141,7 +139,7 @@ def test_gradients_reach_every_parameter() -> None:
 
 
 def test_hparams_rebuild_identical_architecture() -> None:
-    model = NTSCC(**TINY, eta_range=(0.1, 0.2), side_bits_per_use=4.0, equalizer="zf")
+    model = NTSCC(**TINY, eta_range=(0.1, 0.2), equalizer="zf")
     hp = json.loads(json.dumps(model.hparams()))
     rebuilt = type(model)(**hp)
     assert rebuilt.hparams() == model.hparams()
@@ -150,7 +148,7 @@ def test_hparams_rebuild_identical_architecture() -> None:
     with torch.no_grad():
         a, b = model.eval().transmit(images, 0.3), rebuilt.eval().transmit(images, 0.3)
     torch.testing.assert_close(a.symbols, b.symbols)
-    assert torch.equal(a.side_uses, b.side_uses)
+    assert torch.equal(a.side_bits, b.side_bits)
 
 
 def test_rejects_bad_inputs() -> None:

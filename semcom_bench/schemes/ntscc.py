@@ -19,15 +19,14 @@ Transmitter, for ``(B, 3, H, W)`` images (``H, W`` multiples of 64):
    positions of row ``b``, and normalised to unit average power over those (``normalize_power(x, lengths)``);
    rows are zero-padded to the longest one of the batch.
 
-Side information (``Transmission.side``, received error-free) and what it costs (``side_uses``):
+Side information (``Transmission.side``, received error-free) and its size in bits (``Transmission.side_bits``):
 
 * ``rate_indices`` ``(B, h, w)`` int64: ``h * w * ceil(log2(len(rate_table)))`` bits per image.
 * with ``send_hyperprior=True``, also ``z_hat``: ``ceil(-sum log2 p(z_hat))`` bits, the length an ideal arithmetic
   coder reaches under the factorised prior (CompressAI's range coder is within a few bytes of it).
-* these bits go over a separate reliable digital link at ``side_bits_per_use`` bits per channel use (default 2, e.g.
-  a strong code on 16-QAM at moderate SNR; NTSCC's reference code assumes 2.67), so
-  ``side_uses = ceil(bits / side_bits_per_use)``; the harness adds them to ``lengths``.
 * ``image_size`` is a system parameter and costs nothing.
+
+The harness prices these bits in channel uses by its one rule for every scheme (:mod:`semcom_bench.benchmark.side_info`).
 
 Receiver: one-tap equalisation (perfect CSI), unpacking with the known rate indices (unused positions are zero),
 decoder ``f_d`` (rate embedding, context blocks, and with ``send_hyperprior`` the hyperprior's means and scales as
@@ -174,9 +173,9 @@ class NTSCC(TrainableScheme):
             log-uniformly in it (equal ends: a fixed eta).
         lmbda: weight of the entropy-model rate ``bpp_y + bpp_z`` in the loss.
         ntc_weight: weight of the channel-free NTC reconstruction term.
-        side_bits_per_use: bits per channel use of the reliable link carrying the side information.
-        send_hyperprior: also send ``z_hat`` (counted in ``side_uses``) and let ``f_d`` use the hyperprior.
-        equalizer: ``"mmse"`` or ``"zf"`` (perfect CSI; only matters on fading channels).
+        send_hyperprior: also send ``z_hat`` (counted in ``side_bits``) and let ``f_d`` use the hyperprior.
+        equalizer: ``"zf"`` (default; the identity on AWGN) or ``"mmse"`` (fading channels only: on AWGN it scales
+            the output by ``1 / (1 + N0)``, which tells the decoder the SNR).
 
     The defaults are the paper sizes (NTSCC's widths: N 192, C 256, Cz 192, a 256-wide JSCC of 4 blocks, the 8..128
     table; about 20 M parameters with the cnn transform, 32 M with swin). For CPU smoke runs:
@@ -199,9 +198,8 @@ class NTSCC(TrainableScheme):
         eta_range: Sequence[float] | None = None,
         lmbda: float = 1e-3,
         ntc_weight: float = 1.0,
-        side_bits_per_use: float = 2.0,
         send_hyperprior: bool = False,
-        equalizer: str = "mmse",
+        equalizer: str = "zf",
     ) -> None:
         super().__init__()
         table = [int(k) for k in rate_table]
@@ -214,8 +212,6 @@ class NTSCC(TrainableScheme):
             low, high = (float(e) for e in eta_range)
             if not 0 < low <= high:
                 raise SemcomError(f"eta_range must be (low, high) with 0 < low <= high, got {list(eta_range)}")
-        if side_bits_per_use <= 0:
-            raise SemcomError(f"side_bits_per_use must be positive, got {side_bits_per_use}")
         if equalizer not in EQUALIZERS:
             raise SemcomError(f"unknown equalizer {equalizer!r}", hint=f"use one of: {', '.join(EQUALIZERS)}")
         if jscc_dim % jscc_heads:
@@ -231,7 +227,6 @@ class NTSCC(TrainableScheme):
         self.eta_range = None if eta_range is None else (low, high)
         self.lmbda = float(lmbda)
         self.ntc_weight = float(ntc_weight)
-        self.side_bits_per_use = float(side_bits_per_use)
         self.send_hyperprior = bool(send_hyperprior)
         self.equalizer = equalizer
         self.k_max = table[-1]
@@ -270,7 +265,6 @@ class NTSCC(TrainableScheme):
             "eta_range": None if self.eta_range is None else list(self.eta_range),
             "lmbda": self.lmbda,
             "ntc_weight": self.ntc_weight,
-            "side_bits_per_use": self.side_bits_per_use,
             "send_hyperprior": self.send_hyperprior,
             "equalizer": self.equalizer,
         }
@@ -349,8 +343,7 @@ class NTSCC(TrainableScheme):
             z_bits = -torch.log2(analysis.z_likelihoods.detach()).flatten(1).sum(dim=1)
             side_bits = side_bits + torch.ceil(z_bits).to(torch.int64)
             side["z_hat"] = analysis.z_hat.detach()
-        side_uses = torch.ceil(side_bits.float() / self.side_bits_per_use).to(torch.int64)  # exact below 2**24 bits
-        return Transmission(symbols=symbols, lengths=lengths, side=side, side_uses=side_uses)
+        return Transmission(symbols=symbols, lengths=lengths, side=side, side_bits=side_bits)
 
     def code_lengths(self, transmission: Transmission) -> torch.Tensor:
         """``(B, h, w)`` k_i of every latent token."""
@@ -413,7 +406,7 @@ class NTSCC(TrainableScheme):
 
         The training rate is drawn from the global torch RNG (as CompressAI's quantisation noise); ``generator``
         drives the channel. Returns scalars: ``loss``, ``mse`` (through the channel), ``mse_ntc``, ``psnr``, ``bpp_y``,
-        ``bpp_z``, ``cbr`` (mean channel uses incl. side information / 3HW), ``eta``, and ``aux_loss`` (not in
+        ``bpp_z``, ``cbr`` (mean payload channel uses / 3HW), ``eta``, and ``aux_loss`` (not in
         ``loss``).
         """
         self._check_images(images)
@@ -432,7 +425,7 @@ class NTSCC(TrainableScheme):
         bpp_y = -torch.log2(analysis.y_likelihoods).sum() / pixels
         bpp_z = -torch.log2(analysis.z_likelihoods).sum() / pixels
         loss = mse + self.ntc_weight * mse_ntc + self.lmbda * (bpp_y + bpp_z)
-        uses = transmission.channel_uses.float().mean()
+        uses = transmission.lengths.float().mean()  # payload only: the harness prices the side information
         return {
             "loss": loss,
             "mse": mse.detach(),
