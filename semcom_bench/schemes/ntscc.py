@@ -26,11 +26,14 @@ Side information (``Transmission.side``, received error-free) and its size in bi
   coder reaches under the factorised prior (CompressAI's range coder is within a few bytes of it).
 * ``image_size`` is a system parameter and costs nothing.
 
-The harness prices these bits in channel uses by its one rule for every scheme (:mod:`semcom_bench.benchmark.side_info`).
+The scheme reports bits only; the harness prices them in channel uses by its one rule for every scheme
+(:mod:`semcom_bench.benchmark.side_info`) and adds those to ``lengths``.
 
-Receiver: one-tap equalisation (perfect CSI), unpacking with the known rate indices (unused positions are zero),
-decoder ``f_d`` (rate embedding, context blocks, and with ``send_hyperprior`` the hyperprior's means and scales as
-extra token features, NTSCC's hyperprior-aided decoding) back to ``y_hat``, then ``g_s`` and clamping to ``[0, 1]``.
+Receiver: one-tap equalisation (perfect CSI; zero forcing by default, so on AWGN the decoder sees ``x + n`` and
+cannot read the SNR off the signal's scale as it could from MMSE's ``x / (1 + N0)``), unpacking with the known rate
+indices (unused positions are zero), decoder ``f_d`` (rate embedding, context blocks, and with ``send_hyperprior``
+the hyperprior's means and scales as extra token features, NTSCC's hyperprior-aided decoding) back to ``y_hat``, then
+``g_s`` and clamping to ``[0, 1]``.
 
 Training (:meth:`NTSCC.training_step`) sweeps the rate so that one model serves every ``eta``: by default each step
 draws a target mean of ``k_bar`` symbols per token log-uniformly between the table's ends and uses
@@ -46,6 +49,25 @@ matches its lambda = 64 on a 0-255 MSE. The rate term shrinks the estimated bits
 CompressAI's auxiliary loss, which fits the ``EntropyBottleneck`` quantiles, is returned as ``aux_loss`` and is NOT
 part of ``loss``: step it with its own optimiser over :meth:`NTSCC.aux_parameters` (CompressAI uses Adam, lr 1e-3);
 ``loss`` gives those parameters no gradient. Leaving it out only keeps the z medians at 0 (the rounding offset of z).
+
+Operating regime (issue 9, item 8). A model's latent carries a fixed amount of information; ``eta`` only decides how
+many symbols carry it, so PSNR rises with ``eta`` only while the symbols are the bottleneck: roughly below
+``eta = 1 / log2(1 + SNR)`` (0.29 at 10 dB, 1 at 0 dB, 1.7 at -3 dB), and only where ``eta * bits_i`` lands inside
+the table. Three things place a model there:
+
+* the table: from ``C / 32`` to ``C / 2`` symbols (:func:`ntscc_rate_table`). A high minimum (main's 8..128 for any
+  ``C``, or 8..64 for the old ``C = 64`` smoke model) gives every token 8 symbols at the low end of the sweep, already
+  enough for a short-trained model's quality ceiling: the demo's flat 16-17 dB;
+* the sweep: ``eta`` in 0.025..1.6 (``benchmarks/ntscc_regime.py``; NTSCC's reference trains at 0.2 reals per bit,
+  0.1 here), which spans the table for the bits per token our models spend (about 10 to 200);
+* lambda: under the rate-targeted training the symbol counts seen in training do not depend on lambda, so lambda sets
+  the bits per token, hence which ``eta`` maps to which ``k``, more than the curve at equal CBR. Measured after 1000
+  steps (64x128 synthcity, ``C = 128``): 2.5e-4, 1e-3 and 4e-3 (NTSCC's lambda 16, 64, 256 on a 0-255 MSE) give
+  110-220 bits per token and curves within about 1 dB of each other at equal CBR, in no order of lambda (the spread
+  of short runs). 1e-2 (``C = 64``, 128x256, 300 steps) collapses the entropy model to about 7 bits per token: every
+  ``eta`` up to 1 then gives the table's minimum to most tokens and PSNR is flat again. Training at a fixed eta range
+  (``eta_range``, NTSCC's own regime) trades as well inside the trained range, falls off above it, and collapses the
+  same way at 1e-2.
 """
 
 from __future__ import annotations
@@ -79,7 +101,24 @@ from semcom_bench.schemes.layers import (
 
 HYPER_DOWNSAMPLE = 4  # h_a halves the latent grid twice
 IMAGE_MULTIPLE = TRANSFORM_DOWNSAMPLE * HYPER_DOWNSAMPLE
-NTSCC_RATE_TABLE = tuple(range(8, 129, 8))  # NTSCC's 16..256 real values per token, in complex symbols
+RATE_STEPS = 16  # NTSCC's table: 16 equal steps up to the latent width
+
+
+def ntscc_rate_table(latent_channels: int, steps: int = RATE_STEPS) -> list[int]:
+    """NTSCC's rate table for a latent of ``C`` channels, in complex symbols: ``steps`` equal steps up to ``C / 2``.
+
+    A token of ``C`` reals needs at most ``C / 2`` complex symbols to be sent uncoded, so that is the table's
+    maximum (NTSCC: ``C = 256``, 16..256 reals, i.e. 8..128 symbols); far more wastes symbols on redundancy,
+    far fewer caps quality. ``C = 128`` gives 4, 8, ..., 64.
+    """
+    k_max = int(latent_channels) // 2
+    if k_max < steps or k_max % steps:
+        raise SemcomError(f"latent_channels={latent_channels} does not split into {steps} rate steps up to C/2",
+                          hint=f"use a multiple of {2 * steps} channels, or pass rate_table explicitly")
+    return list(range(k_max // steps, k_max + 1, k_max // steps))
+
+
+NTSCC_RATE_TABLE = tuple(ntscc_rate_table(256))  # NTSCC's 16..256 real values per token, in complex symbols
 
 
 def _tokens(x: torch.Tensor) -> torch.Tensor:
@@ -168,19 +207,20 @@ class NTSCC(TrainableScheme):
         jscc_dim: token width inside ``f_e`` and ``f_d``.
         jscc_depth: context blocks in each of ``f_e`` and ``f_d``.
         jscc_heads: attention heads (must divide ``jscc_dim``).
-        rate_table: allowed symbol counts per token, strictly increasing non-negative ints (complex channel uses).
+        rate_table: allowed symbol counts per token, strictly increasing non-negative ints (complex channel uses);
+            ``None`` (default): :func:`ntscc_rate_table` of ``latent_channels`` (maximum ``C / 2``).
         eta_range: ``None`` (rate-targeted training, module docstring) or ``(low, high)``: training draws eta
             log-uniformly in it (equal ends: a fixed eta).
         lmbda: weight of the entropy-model rate ``bpp_y + bpp_z`` in the loss.
         ntc_weight: weight of the channel-free NTC reconstruction term.
         send_hyperprior: also send ``z_hat`` (counted in ``side_bits``) and let ``f_d`` use the hyperprior.
-        equalizer: ``"zf"`` (default; the identity on AWGN) or ``"mmse"`` (fading channels only: on AWGN it scales
+        equalizer: ``"zf"`` (default; the identity on AWGN) or ``"mmse"`` (for fading channels; on AWGN it scales
             the output by ``1 / (1 + N0)``, which tells the decoder the SNR).
 
     The defaults are the paper sizes (NTSCC's widths: N 192, C 256, Cz 192, a 256-wide JSCC of 4 blocks, the 8..128
-    table; about 20 M parameters with the cnn transform, 32 M with swin). For CPU smoke runs:
-    ``transform_channels=48, latent_channels=64, hyper_channels=48, jscc_dim=64, jscc_depth=1, jscc_heads=4,
-    rate_table=[8, 16, ..., 64]`` (about 1 M).
+    table; about 20 M parameters with the cnn transform, 32 M with swin). For CPU smoke runs (the smoke profile):
+    ``transform_channels=48, latent_channels=128, hyper_channels=48, jscc_dim=64, jscc_depth=1, jscc_heads=4``,
+    the table ``4, 8, ..., 64`` (about 1.6 M).
     """
 
     name = "ntscc"
@@ -194,7 +234,7 @@ class NTSCC(TrainableScheme):
         jscc_dim: int = 256,
         jscc_depth: int = 4,
         jscc_heads: int = 8,
-        rate_table: Sequence[int] = NTSCC_RATE_TABLE,
+        rate_table: Sequence[int] | None = None,
         eta_range: Sequence[float] | None = None,
         lmbda: float = 1e-3,
         ntc_weight: float = 1.0,
@@ -202,7 +242,7 @@ class NTSCC(TrainableScheme):
         equalizer: str = "zf",
     ) -> None:
         super().__init__()
-        table = [int(k) for k in rate_table]
+        table = ntscc_rate_table(latent_channels) if rate_table is None else [int(k) for k in rate_table]
         if not table or table[0] < 0 or any(b <= a for a, b in itertools.pairwise(table)) or table[-1] < 1:
             raise SemcomError(
                 f"rate_table must be strictly increasing non-negative ints with a positive maximum, got {table}",
@@ -323,7 +363,7 @@ class NTSCC(TrainableScheme):
         return torch.arange(2 * self.k_max, device=index.device) < 2 * counts.unsqueeze(-1)
 
     def _transmission(self, analysis: _Analysis, index: torch.Tensor, image_size: tuple[int, int]) -> Transmission:
-        """Run ``f_e``, pack each image's used symbols into one row and count the side information."""
+        """Run ``f_e``, pack each image's used symbols into one row and count the side information's bits."""
         y = analysis.y
         grid = tuple(y.shape[-2:])
         batch = y.shape[0]
@@ -406,8 +446,8 @@ class NTSCC(TrainableScheme):
 
         The training rate is drawn from the global torch RNG (as CompressAI's quantisation noise); ``generator``
         drives the channel. Returns scalars: ``loss``, ``mse`` (through the channel), ``mse_ntc``, ``psnr``, ``bpp_y``,
-        ``bpp_z``, ``cbr`` (mean payload channel uses / 3HW), ``eta``, and ``aux_loss`` (not in
-        ``loss``).
+        ``bpp_z``, ``cbr`` (mean payload channel uses / 3HW; the harness prices the side information), ``side_bits``
+        (mean per image), ``eta``, and ``aux_loss`` (not in ``loss``).
         """
         self._check_images(images)
         analysis = self._analyse(images)
@@ -434,6 +474,7 @@ class NTSCC(TrainableScheme):
             "bpp_y": bpp_y.detach(),
             "bpp_z": bpp_z.detach(),
             "cbr": uses / (3 * height * width),
+            "side_bits": transmission.bits().float().mean(),
             "eta": torch.tensor(eta),
             "aux_loss": self.entropy_bottleneck.loss(),
         }
