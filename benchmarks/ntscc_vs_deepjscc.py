@@ -7,7 +7,8 @@ Generates synthcity (``--n`` training and ``--n-val`` held-out images), labels b
 both over AWGN at ``--snr`` with paired channel draws, NTSCC at every ``--etas`` rate point, and prints per SNR:
 Deep JSCC's pooled PSNR, NTSCC's read off its PSNR-vs-CBR curve at Deep JSCC's CBR
 (:func:`semcom_bench.benchmark.report.at_cbr`, linear between the two eta points around it, never extrapolated),
-and the difference. Every stage resumes from ``--out``; a re-run with a larger ``--steps`` trains on from the
+and the difference. ``benchmarks/ntscc_regime.py`` does the same over a lambda sweep and prints the eta/lambda
+table. Every stage resumes from ``--out``; a re-run with a larger ``--steps`` trains on from the
 checkpoints and evaluates them as a new configuration (``smoke N steps``).
 """
 
@@ -36,8 +37,8 @@ def main() -> None:
     parser.add_argument("--n-val", type=int, default=16, help="held-out evaluation images")
     parser.add_argument("--size", type=parse_size, default=(128, 256), help="HxW")
     parser.add_argument("--steps", type=int, default=3000, help="training steps of each scheme")
-    parser.add_argument("--etas", type=float, nargs="+", default=[0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
-                        help="NTSCC rate points")
+    parser.add_argument("--etas", type=float, nargs="+", default=[0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6],
+                        help="NTSCC rate points (the sweep of benchmarks/ntscc_regime.py: it spans the smoke table)")
     parser.add_argument("--snr", type=float, nargs="+", default=[-3.0, 0.0, 3.0, 10.0], help="evaluation SNRs (dB)")
     parser.add_argument("--seed", type=int, default=7, help="synthcity seed (the held-out split uses seed + 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
