@@ -10,4 +10,5 @@ with warnings.catch_warnings():
 
 # Importing the scheme modules fills the SCHEMES registry in schemes.base.
 from semcom_bench.schemes import deepjscc, ntscc, separation  # noqa: E402, F401
+from semcom_bench.schemes import inscom  # noqa: E402, F401
 from semcom_bench.schemes import saoosc  # noqa: E402, F401
