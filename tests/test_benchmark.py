@@ -398,3 +398,44 @@ def test_label_reading_schemes_get_labels_and_report_where_the_symbols_went(labe
     done = subprocess.run([sys.executable, "-m", "semcom_bench", "bench", "report", str(out)], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0 and "channel uses per importance tier" in done.stdout
+
+
+def test_transmitter_labels_from_another_label_set_are_read_by_the_transmitter_alone(labels: Path,
+                                                                                      tmp_path: Path) -> None:
+    static = tmp_path / "labels-static"
+    annotate(AnnotateConfig(dataset="synthcity", root=str(labels.parent / "city-3-64"), split="train",
+                            task="pedestrian-collision-warning", labeler="static"), static)
+    ours, theirs = BenchmarkData(labels), BenchmarkData(static)
+    assert any((ours[i].patch_tiers != theirs[i].patch_tiers).any() for i in range(len(ours)))  # a real difference
+    ckpt = train("test-tiered", labels, tmp_path / "run", TrainSettings(steps=2, **SETTINGS))
+    TieredJSCC.seen.clear()
+    out = tmp_path / "r.parquet"
+    evaluate([EvalSpec("test-tiered", [0.1], str(ckpt), tx_labels=str(static))], labels, [10.0], out, batch_size=5)
+    (seen,) = TieredJSCC.seen[-1:]  # the last batch: all five images
+    assert torch.equal(seen.patch_tiers, torch.from_numpy(np.stack([theirs[i].patch_tiers for i in range(5)])).long())
+    rows = read_table(out, "results").to_pylist()
+    for r in rows:  # scored on the evaluation label set's tiers; symbols counted where the transmitter put them
+        i = ours.image_ids.index(r["image_id"])
+        for t in range(4):
+            assert r[f"pixels_tier{t}"] == 256 * int((ours[i].patch_tiers == t).sum())
+            sent = theirs[i].patch_tiers.astype(int) + 1  # the static tiers' symbols, on the scenario tiers' pixels
+            assert r[f"uses_tier{t}"] == pytest.approx(float(sent[ours[i].patch_tiers == t].sum()))
+    assert {r["config"] for r in rows} == {f"custom; transmitter read {theirs.labels_identity()}"}
+    assert theirs.labels_identity().startswith("static labels sha256:")
+    assert theirs.labels_identity() != ours.labels_identity()
+    evaluate([EvalSpec("test-tiered", [0.1], str(ckpt))], labels, [10.0], out, batch_size=5)
+    assert len(read_table(out, "results")) == 2 * len(rows)  # its own labels: another curve, not a replacement
+
+
+def test_transmitter_labels_of_other_images_or_for_a_label_blind_scheme_are_refused(labels: Path,
+                                                                                      tmp_path: Path) -> None:
+    other = make_labels(tmp_path, 4, (64, 128), 9)
+    ckpt = train("test-tiered", labels, tmp_path / "run", TrainSettings(steps=1, **SETTINGS))
+    with pytest.raises(SemcomError, match="do not hold the same images"):
+        evaluate([EvalSpec("test-tiered", [0.1], str(ckpt), tx_labels=str(other))], labels, [10.0],
+                 tmp_path / "r.parquet")
+    blind = train("test-tiny", labels, tmp_path / "blind", TrainSettings(steps=1, **SETTINGS))
+    with pytest.raises(SemcomError, match="reads no labels"):
+        evaluate([EvalSpec("test-tiny", [0.1], str(blind), tx_labels=str(labels))], labels, [10.0],
+                 tmp_path / "r.parquet")
+    assert not (tmp_path / "r.parquet").exists()  # refused before any row

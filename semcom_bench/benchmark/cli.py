@@ -89,6 +89,9 @@ def eval_command(
     side_info: Annotated[str, typer.Option(
         help="How the harness prices every scheme's side information: ldpc (5G LDPC + QAM at the best setting that "
         "decodes at the SNR) or capacity (an ideal code: an optimistic floor).")] = "ldpc",
+    tx_labels: Annotated[Optional[Path], typer.Option(
+        help="A label set of the same images whose tiers and task masks the transmitter reads instead of --labels' "
+        "(e.g. oosc with a `--labeler static` set, scored on --labels' tiers).")] = None,
 ) -> None:
     """Evaluate a scheme over the channel with paired, seeded realisations; one results row per image and point."""
     from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, separation_specs
@@ -99,7 +102,8 @@ def eval_command(
     elif scheme == "capacity":
         specs = [EvalSpec("capacity", rates or [1 / 16], options={"codec": codec}, config=f"{codec} at capacity")]
     else:
-        specs = [EvalSpec(scheme, rates, str(checkpoint) if checkpoint else None)]
+        specs = [EvalSpec(scheme, rates, str(checkpoint) if checkpoint else None,
+                          tx_labels=str(tx_labels) if tx_labels else None)]
     with _bar() as bar:
         task = bar.add_task(f"eval {scheme}", total=None, info="")
         path = evaluate(specs, labels, _floats(snr, "--snr"), out, channel=channel, seed=seed,

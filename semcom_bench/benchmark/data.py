@@ -91,6 +91,25 @@ class BenchmarkData:
             patches["patch_size"] if patches is not None else None,
         )
 
+    def labels_identity(self) -> str:
+        """The labels a transmitter reads, in words: the labeler and ``sha256:`` + 8 hex digits of the patch-tier
+        and task-mask tables' bytes (two label sets that tier the images differently never share it)."""
+        digest = hashlib.sha256()
+        for table in ("patches", "task_masks"):
+            digest.update(self.labels.table_path(table).read_bytes())
+        return f"{self.labels.manifest['config'].get('labeler', '?')} labels sha256:{digest.hexdigest()[:8]}"
+
+    def check_same_images(self, other: BenchmarkData) -> None:
+        """Raise :class:`SemcomError` unless ``other`` labels the same image files, in the same order and size."""
+        ours = [(r["image_id"], r["sha256"]) for r in self._images]
+        theirs = [(r["image_id"], r["sha256"]) for r in other._images]
+        if ours != theirs or self.resolution != other.resolution:
+            raise SemcomError(
+                f"label sets {self.labels.path} and {other.labels.path} do not hold the same images "
+                f"({len(ours)} vs {len(theirs)} images at {self.resolution} vs {other.resolution})",
+                hint="annotate the same dataset split at the same --size (and --limit) for both",
+            )
+
     def transmitter_labels(self, indices: list[int]) -> TransmitterLabels:
         """The transmitter's view of images ``indices``: their patch tiers and task masks.
 

@@ -25,7 +25,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,9 @@ class EvalSpec:
     ``rates`` are the scheme's own knob (target CBR; NTSCC's eta); for a checkpoint whose CBR is fixed, leave it empty
     to use the model's. ``options`` are constructor arguments of schemes without checkpoints (e.g. separation's code
     rate and QAM order); ``config`` describes them in words for the results (a checkpoint's is its training profile).
+    ``tx_labels`` is a label set of the same images whose patch tiers and task masks the transmitter of a scheme that
+    reads labels gets instead of the evaluation label set's (OOSC's static tiers, scored on scenario tiers); the
+    metrics always read the evaluation label set, and the results' ``config`` names the labels the transmitter read.
     """
 
     scheme: str
@@ -66,6 +69,7 @@ class EvalSpec:
     checkpoint: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     config: str = ""
+    tx_labels: str | None = None
 
 
 def separation_specs(cbr: float, codec: str = "hevc") -> list[EvalSpec]:
@@ -292,15 +296,17 @@ def _bound_rows(spec: EvalSpec, info: ModelInfo, rate: float, run: _Run) -> list
     return rows
 
 
-def _scheme_rows(spec: EvalSpec, scheme: Scheme, info: ModelInfo, rate: float, run: _Run) -> list[dict[str, Any]]:
-    """Every row of ``scheme`` at one rate point: each batch is sent once and received at every SNR."""
+def _scheme_rows(spec: EvalSpec, scheme: Scheme, info: ModelInfo, rate: float, run: _Run,
+                 tx_data: BenchmarkData) -> list[dict[str, Any]]:
+    """Every row of ``scheme`` at one rate point: each batch is sent once and received at every SNR; a transmitter
+    that reads labels reads ``tx_data``'s."""
     # Neural schemes run on ``run.device``; the separation baseline's codecs and decoders work on CPU tensors.
     on = run.device if isinstance(scheme, TrainableScheme) else torch.device("cpu")
     channel = CHANNELS.get(run.channel)()
     rows = []
     with torch.no_grad():
         def labels(batch: list[int]) -> TransmitterLabels | None:
-            return run.data.transmitter_labels(batch).to(on) if scheme.uses_labels else None  # the transmitter's alone
+            return tx_data.transmitter_labels(batch).to(on) if scheme.uses_labels else None  # the transmitter's alone
 
         complexity = scheme_complexity(scheme, run.data.batch([0]).to(on), rate, channel, labels([0]))
         for batch in _batches(len(run.data), run.batch_size):
@@ -415,6 +421,14 @@ def evaluate(
                on, tick)
     for spec in specs:
         scheme, info = _build(spec, data)
+        tx_data = data
+        if spec.tx_labels is not None:
+            if scheme is None or not scheme.uses_labels:
+                raise SemcomError(f"scheme {spec.scheme!r} reads no labels at its transmitter, so transmitter labels "
+                                  f"({spec.tx_labels}) would change nothing", hint="drop --tx-labels for it")
+            tx_data = BenchmarkData(spec.tx_labels, limit)
+            data.check_same_images(tx_data)
+            info = replace(info, config=f"{info.config}; transmitter read {tx_data.labels_identity()}")
         if isinstance(scheme, TrainableScheme):
             scheme.to(on)
         for rate in _rates(spec, scheme):
@@ -423,7 +437,7 @@ def evaluate(
                 done += per_rate  # finished by an earlier run: its rows stay as they are
                 continue
             rows = (_bound_rows(spec, info, rate, run) if scheme is None
-                    else _scheme_rows(spec, scheme, info, rate, run))
+                    else _scheme_rows(spec, scheme, info, rate, run, tx_data))
             merge_rows(out, rows)
     return out
 
