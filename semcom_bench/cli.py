@@ -64,7 +64,7 @@ def demo(
     """
     from rich.progress import Progress
 
-    from semcom_bench.benchmark.cli import print_summary
+    from semcom_bench.benchmark.cli import print_summary, print_tier_shares
     from semcom_bench.datasets.cli import print_stats
     from semcom_bench.demo import run_demo
 
@@ -81,6 +81,7 @@ def demo(
     typer.echo("label set vs synthcity truth: " + ", ".join(
         f"{key} {result.scores[key]:.3f}" for key in ("relation_f1", "tier_kappa", "mask_iou")))
     print_summary([e for e in result.summary if e["scheme"] != "separation"], "demo: pooled metrics on the val split")
+    print_tier_shares(result.summary)
     err_console.print("[bold green]demo finished[/]; outputs:")
     for what, path in result.outputs.items():
         err_console.print(f"  {what}: {path.resolve()}")

@@ -22,7 +22,12 @@ from semcom_bench.datasets.synthcity import generate
 DEMO_TASK = "pedestrian-collision-warning"
 DEMO_SNRS = [-3.0, 0.0, 3.0, 10.0]
 DEMO_CBR = 1 / 16
-NTSCC_ETAS = [0.1, 0.3, 1.0]
+# eta of the variable-rate schemes: their smoke models' CBR runs from ~1/100 to past Deep JSCC's 1/16 over these.
+ETAS = [0.025, 0.1, 0.4, 1.6]
+# Every trainable scheme with its rate points (none: the model's fixed CBR); oosc reads the static labeler's tiers.
+TRAINED = (("deepjscc", []), ("ntscc", ETAS), ("oosc", ETAS), ("saoosc", ETAS), ("saoosc-pred", ETAS),
+           ("inscom", ETAS))
+STATIC_TIERS = ("oosc",)
 
 Progress = Callable[[str, int, int], None]
 
@@ -46,9 +51,11 @@ def run_demo(
     steps: int | None = None,
     progress: Progress | None = None,
 ) -> DemoResult:
-    """Generate synthcity (train and val splits), label both (gt instances, geometric relations, heuristic labeler),
-    score the labels against the truth, train Deep JSCC and NTSCC with the ``smoke`` profile (``steps`` overrides
-    it), evaluate them with the separation baseline and the capacity bound over AWGN, and write the report."""
+    """Generate synthcity (train and val splits), label both (gt instances, geometric relations, the heuristic
+    labeler, and the static labeler for OOSC), score the heuristic labels against the truth, train every trainable
+    scheme (:data:`TRAINED`) with the ``smoke`` profile (``steps`` overrides it for all), evaluate them with the
+    separation baseline and the capacity bound over AWGN on the heuristic val labels (OOSC's transmitter reading the
+    static ones), and write the report."""
     def stage(name: str) -> Callable[[int, int], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
 
@@ -56,24 +63,31 @@ def run_demo(
     generate(root, n=n, seed=seed, size=size, split="train", progress=(lambda k: progress("synthcity", k, n)) if progress else None)
     generate(root, n=n_eval, seed=seed + 1, size=size, split="val")
     stats = dataset_stats(DATASETS.get("synthcity")(root=root, split="train"))
-    labels = {}
-    for split in ("train", "val"):
-        labels[split] = out / f"labels-{split}"
-        config = AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=DEMO_TASK)
-        tick = stage(f"annotate {split}")
-        annotate(config, labels[split], progress=(lambda c, total, t=tick: t(c.done, total)) if tick else None)
-    scores = score_labelset(labels["train"], root)
+    labels: dict[tuple[str, str], Path] = {}
+    for labeler in ("heuristic", "static"):
+        for split in ("train", "val"):
+            # The heuristic sets keep their old names, so earlier demo folders resume.
+            name = f"labels-{split}" if labeler == "heuristic" else f"labels-{split}-{labeler}"
+            labels[labeler, split] = out / name
+            config = AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=DEMO_TASK, labeler=labeler)
+            tick = stage(f"annotate {split} ({labeler})")
+            annotate(config, labels[labeler, split],
+                     progress=(lambda c, total, t=tick: t(c.done, total)) if tick else None)
+    scores = score_labelset(labels["heuristic", "train"], root)
     specs: list[EvalSpec] = []
-    for scheme, rates in (("deepjscc", []), ("ntscc", NTSCC_ETAS)):
+    for scheme, rates in TRAINED:
+        tiers = "static" if scheme in STATIC_TIERS else "heuristic"
         settings = load_profile("smoke", scheme)
         settings.steps = steps or settings.steps
         tick = stage(f"train {scheme}")
-        checkpoint = train(scheme, labels["train"], out / "runs" / scheme, settings, "smoke",
+        checkpoint = train(scheme, labels[tiers, "train"], out / "runs" / scheme, settings, "smoke",
                            (lambda s, t=tick: t(s.step, s.steps)) if tick else None)
-        specs.append(EvalSpec(scheme, rates, str(checkpoint)))
+        specs.append(EvalSpec(scheme, rates, str(checkpoint),
+                              tx_labels=str(labels[tiers, "val"]) if scheme in STATIC_TIERS else None))
     specs += separation_specs(DEMO_CBR)
     specs.append(EvalSpec("capacity", [DEMO_CBR], options={"codec": "hevc"}, config="hevc at capacity"))
-    results = evaluate(specs, labels["val"], DEMO_SNRS, out / "results.parquet", progress=stage("evaluate"))
+    results = evaluate(specs, labels["heuristic", "val"], DEMO_SNRS, out / "results.parquet",
+                       progress=stage("evaluate"))
     report = write_report(results, out / "report")
     return DemoResult(stats, scores, report["summary"], {
         "synthcity dataset (Cityscapes layout)": root, "label sets": out, "checkpoints": out / "runs",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from semcom_bench.schemas import read_table
+
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "semcom_bench", *args], capture_output=True, text=True, cwd=cwd,
@@ -48,8 +50,12 @@ def test_demo_prints_where_outputs_are(tmp_path: Path) -> None:
     assert "Warning" not in done.stderr and "warn(" not in done.stderr  # the happy path prints no warning
     assert str((tmp_path / "demo" / "synthcity").resolve()) in done.stderr
     assert "6 images" in done.stdout and "relation_f1" in done.stdout
-    for scheme in ("deepjscc", "ntscc", "separation (best)", "capacity"):
+    for scheme in ("deepjscc", "ntscc", "oosc", "saoosc", "saoosc-pred", "inscom", "separation (best)", "capacity"):
         assert scheme in done.stdout
+    rows = read_table(tmp_path / "demo" / "results.parquet", "results").to_pylist()
+    configs = {r["scheme"]: r["config"] for r in rows}
+    assert "transmitter read static labels" in configs["oosc"]  # oosc sends by the static tiers
+    assert "channel uses per importance tier" in done.stdout
     assert (tmp_path / "demo" / "report" / "psnr_vs_snr.png").is_file()
     again = run("demo", "--out", str(tmp_path / "demo"), "--n", "6", "--n-eval", "2", "--steps", "3")
     assert again.returncode == 0, again.stderr  # resumes: nothing to redo is not an error
