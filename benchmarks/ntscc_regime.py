@@ -37,7 +37,6 @@ from semcom_bench.datasets.imageio import parse_size
 from semcom_bench.datasets.synthcity import generate
 
 TASK = "vehicle-following"
-NTSCC_LMBDAS = [16 / 255**2, 64 / 255**2, 256 / 255**2]  # NTSCC's lambda on a 0-255 MSE, ours on [0, 1]
 ETAS = [0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6]  # channel uses per estimated bit; NTSCC's eta (reals) is twice these
 
 
@@ -55,7 +54,8 @@ def main() -> None:
     parser.add_argument("--n-val", type=int, default=8, help="held-out evaluation images")
     parser.add_argument("--size", type=parse_size, default=(64, 128), help="HxW (multiples of 64)")
     parser.add_argument("--steps", type=int, default=1000, help="training steps of every model")
-    parser.add_argument("--lmbda", type=float, nargs="+", default=NTSCC_LMBDAS, help="NTSCC's lambda sweep")
+    parser.add_argument("--lmbda", type=float, nargs="+", default=load_profile("smoke", "ntscc").lmbda_sweep,
+                        help="lambda sweep (the smoke profile's: NTSCC's 16, 64, 256 / 255**2)")
     parser.add_argument("--etas", type=float, nargs="+", default=ETAS, help="NTSCC rate points (eta)")
     parser.add_argument("--snr", type=float, nargs="+", default=[-3.0, 0.0, 3.0, 10.0], help="evaluation SNRs (dB)")
     parser.add_argument("--side-rule", default="ldpc", help="side-information pricing (ldpc or capacity)")

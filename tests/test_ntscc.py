@@ -241,6 +241,9 @@ def test_profile_rate_tables_end_at_the_latent_width(profile: str) -> None:
     table = hparams.get("rate_table") or ntscc_rate_table(channels)
     assert table[-1] == channels // 2  # a token's C reals, uncoded: no wasted symbols, no cap on quality
     assert table == ntscc_rate_table(channels)  # NTSCC's 16 steps of C / 32
+    settings = load_profile(profile, "ntscc")  # NTSCC's lambda = 16, 64, 256 on a 0-255 MSE, set aside from hparams
+    assert settings.lmbda_sweep == pytest.approx([16 / 255**2, 64 / 255**2, 256 / 255**2], rel=2e-3)
+    assert "lmbda_sweep" not in settings.hparams and settings.hparams["lmbda"] in settings.lmbda_sweep
 
 
 def test_default_rate_table_follows_the_latent_width() -> None:

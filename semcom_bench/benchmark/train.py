@@ -32,6 +32,9 @@ class TrainSettings:
     """A training run's schedule; a profile gives the defaults, the CLI may override them.
 
     ``lr_drops``: ``[from_step, lr]`` pairs, e.g. ``[[100000, 1.0e-4]]`` for Deep JSCC's 1e-3 then 1e-4.
+    ``lmbda_sweep``: the rate-distortion weights a paper trains one model each for (NTSCC's 16, 64, 256 / 255**2);
+    one run trains at ``hparams["lmbda"]``, so it is a list for sweeps (``bench train --lmbda``,
+    ``benchmarks/ntscc_regime.py``) and is not read by :func:`train`.
     """
 
     steps: int
@@ -43,6 +46,7 @@ class TrainSettings:
     checkpoint_every: int = 50
     aux_lr: float = 1e-3
     lr_drops: list[list[float]] = field(default_factory=list)
+    lmbda_sweep: list[float] = field(default_factory=list)
     hparams: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
 
