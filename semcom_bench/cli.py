@@ -82,6 +82,9 @@ def demo(
         f"{key} {result.scores[key]:.3f}" for key in ("relation_f1", "tier_kappa", "mask_iou")))
     print_summary([e for e in result.summary if e["scheme"] != "separation"], "demo: pooled metrics on the val split")
     print_tier_shares(result.summary)
+    typer.echo("training steps per scheme: " + ", ".join(f"{k} {v}" for k, v in result.steps.items())
+               + " (smoke models at small resolution: the pipeline at work, not the papers' numbers; "
+               "`bench train --profile paper` trains those)")
     err_console.print("[bold green]demo finished[/]; outputs:")
     for what, path in result.outputs.items():
         err_console.print(f"  {what}: {path.resolve()}")

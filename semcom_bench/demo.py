@@ -34,12 +34,14 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class DemoResult:
-    """What the demo made: outputs by name, the training split's statistics, label scores and the report summary."""
+    """What the demo made: outputs by name, the training split's statistics, label scores, the report summary and
+    the training steps of each scheme."""
 
     dataset_stats: DatasetStats
     scores: dict[str, Any]
     summary: list[dict[str, Any]]
     outputs: dict[str, Path] = field(default_factory=dict)
+    steps: dict[str, int] = field(default_factory=dict)
 
 
 def run_demo(
@@ -75,10 +77,11 @@ def run_demo(
                      progress=(lambda c, total, t=tick: t(c.done, total)) if tick else None)
     scores = score_labelset(labels["heuristic", "train"], root)
     specs: list[EvalSpec] = []
+    trained: dict[str, int] = {}
     for scheme, rates in TRAINED:
         tiers = "static" if scheme in STATIC_TIERS else "heuristic"
         settings = load_profile("smoke", scheme)
-        settings.steps = steps or settings.steps
+        settings.steps = trained[scheme] = steps or settings.steps
         tick = stage(f"train {scheme}")
         checkpoint = train(scheme, labels[tiers, "train"], out / "runs" / scheme, settings, "smoke",
                            (lambda s, t=tick: t(s.step, s.steps)) if tick else None)
@@ -92,4 +95,4 @@ def run_demo(
     return DemoResult(stats, scores, report["summary"], {
         "synthcity dataset (Cityscapes layout)": root, "label sets": out, "checkpoints": out / "runs",
         "results": results, "report (plots, summary.json, compressai.json)": out / "report",
-    })
+    }, trained)
