@@ -13,7 +13,7 @@ from toy_scenes import toy_images
 
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark.evaluate import EvalSpec, evaluate
-from semcom_bench.benchmark.train import TrainSettings, load_checkpoint, train
+from semcom_bench.benchmark.train import TrainSettings, build_scheme, load_checkpoint, load_profile, train
 from semcom_bench.datasets.synthcity import generate
 from semcom_bench.errors import SemcomError
 from semcom_bench.phy import AWGN, QAM, Rayleigh, average_power, make_generator
@@ -217,3 +217,13 @@ def test_trains_resumes_into_stage_two_and_evaluates_through_the_harness(labels:
         assert row["channel_uses"] == symbols + row["side_uses"]
         assert row["cbr"] == pytest.approx(row["channel_uses"] / (3 * 64 * 128))
         assert math.isfinite(row["psnr"]) and not row["nan_output"]
+
+
+@pytest.mark.parametrize("profile", ["smoke", "paper"])
+def test_profiles_build_dlm_on_deepjscc_codec_with_both_stages(profile: str) -> None:
+    settings = load_profile(profile, "dlm")
+    model = build_scheme("dlm", settings.hparams)
+    codec = build_scheme("deepjscc", load_profile(profile, "deepjscc").hparams)
+    assert isinstance(model, DLM) and model.constellation.trainable
+    assert 0 < model.hard_from < settings.steps  # a soft stage, then a straight-through stage
+    assert str(model.encoder) == str(codec.encoder) and model.cbr == codec.cbr
