@@ -24,6 +24,7 @@ import argparse
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -46,7 +47,7 @@ def _usage_entropy(checkpoint: Path, labels: Path) -> float:
     model.eval()
     data = BenchmarkData(labels)
     with torch.no_grad():
-        indices = model.constellation.assign(model._features(data.batch(list(range(len(data))))))
+        indices = model.constellation.assign(model.features(data.batch(list(range(len(data))))))
     p = torch.bincount(indices.flatten(), minlength=model.order).double() / indices.numel()
     return float(-(p[p > 0] * p[p > 0].log2()).sum())
 
@@ -89,7 +90,7 @@ def main() -> None:
         annotate(AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=TASK), labels[split])
     print(f"data: {time.perf_counter() - started:.0f} s", flush=True)
 
-    runs: list[tuple[str, dict, str, Path]] = []  # (scheme, hparams overrides, name, folder)
+    runs: list[tuple[str, dict[str, Any], str, Path]] = []  # (scheme, hparams overrides, name, folder)
     for order in args.order:
         for kind in KINDS:
             runs.append(("dlm", {"order": order, "constellation": kind, "hard_from": hard_from}, f"{kind} M={order}",

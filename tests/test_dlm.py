@@ -97,10 +97,10 @@ def test_inference_sends_only_codebook_points_and_detects_them() -> None:
         torch.testing.assert_close(ratio.real, ratio.real[:, :1].expand_as(ratio.real), rtol=1e-5, atol=0)
         torch.testing.assert_close(ratio.real[:, 0], tx.side["scale"], rtol=1e-3, atol=0)
         # noiseless channel: the receiver's minimum-distance detection recovers every sent index
-        features = model._features(images)
+        features = model.features(images)
         assert torch.equal(indices, model.constellation.assign(features))
     # the stage-2 training forward also sends codebook points only
-    z = model._features(images)
+    z = model.features(images)
     assert float(_nearest_gap(model.constellation.straight_through(z).detach(), points).max()) < 1e-6
     assert float(_nearest_gap(model.constellation.soft(z).detach(), points).max()) > 1e-2  # stage 1 does not
 
@@ -172,7 +172,7 @@ def test_learned_and_qam_differ_only_in_the_constellation() -> None:
     assert names == {"constellation.raw"} and set(qam.state_dict()) <= set(learned.state_dict())
     qam.load_state_dict({k: v for k, v in learned.state_dict().items() if k != "constellation.raw"})
     images = toy_images(2, 32, 32)
-    torch.testing.assert_close(learned._features(images), qam._features(images))  # same encoder, same features
+    torch.testing.assert_close(learned.features(images), qam.features(images))  # same encoder, same features
     assert not qam.constellation.trainable
     assert torch.equal(qam.constellation.points, QAM(16).points)
 

@@ -34,6 +34,8 @@ is at equal ``M``. ``init="qam"`` gives the Gray square QAM of
 
 Shapes: features and symbols ``(B, N)`` complex64 (``N`` symbols per image); indices ``(B, N)`` int64 in ``[0, M)``;
 ``points`` ``(M,)`` complex64. One symbol carries one index, ``log2 M`` bits.
+Soft assignment and detection form a ``(B, N, M)`` distance table: memory grows with ``M`` (QAM's per-dimension
+slicer avoids it for square grids, which a learned codebook is not).
 """
 
 from __future__ import annotations

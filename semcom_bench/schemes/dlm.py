@@ -127,8 +127,9 @@ class DLM(DeepJSCC):
         return (f"DLM(constellation={self.constellation_kind!r}, order={self.order}, cbr={self.cbr:.5g}, "
                 f"channels={self.channels}, downsample={self.downsample})")
 
-    def _features(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` -> ``(B, N)`` complex features at unit average power per image."""
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` -> ``(B, N)`` complex features, one per channel symbol, at unit average power per image
+        (the codebook's scale): what the constellation assigns to its points."""
         self._check_images(images)
         return normalize_power(real_to_complex(self.encoder(images).flatten(1)))
 
@@ -147,7 +148,7 @@ class DLM(DeepJSCC):
         gets; ``side_bits``: 16 per image. Always the hard assignment, whatever the training mode.
         """
         self._check_rate(rate)
-        points = self.constellation.map(self.constellation.assign(self._features(images)))
+        points = self.constellation.map(self.constellation.assign(self.features(images)))
         scale = average_power(points).rsqrt()  # codebook points have positive power, unless all sit at 0
         batch = images.shape[0]
         return Transmission(
@@ -173,7 +174,7 @@ class DLM(DeepJSCC):
         """
         hard = int(self.trained_steps) >= self.hard_from
         self.trained_steps += 1
-        z = self._features(images)
+        z = self.features(images)
         sent = self.constellation.straight_through(z) if hard else self.constellation.soft(z)
         scale = average_power(sent).clamp_min(torch.finfo(torch.float32).tiny).rsqrt().unsqueeze(1)
         received, state = channel(sent * scale, snr_db, generator)
