@@ -46,9 +46,15 @@ def train_command(
         "if omitted. Larger: fewer bits per token, so lower CBR and quality at a given eta.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of batches and channel draws.")] = 0,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    prune: Annotated[Optional[float], typer.Option(
+        min=0.0, max=0.99, help="Pruning ratio gamma of schemes pruned by their BN scales (lightweight): sparse "
+        "training into OUT/sparse, then the profile's pruning rounds and fine-tuning; OUT holds the pruned model.",
+    )] = None,
+    finetune_steps: Annotated[Optional[int], typer.Option(
+        min=0, help="With --prune: fine-tuning steps after each pruning round (profile default if omitted).")] = None,
 ) -> None:
     """Train a scheme over the channel; Ctrl-C keeps the last checkpoint and the same command resumes."""
-    from semcom_bench.benchmark.train import TrainState, load_profile, train
+    from semcom_bench.benchmark.train import TrainState, load_profile, train, train_pruned
 
     settings = load_profile(profile, scheme)
     settings.seed = seed
@@ -61,13 +67,18 @@ def train_command(
         settings.hparams["cbr"] = cbr
     if lmbda is not None:
         settings.hparams["lmbda"] = lmbda
+    if finetune_steps is not None:
+        settings.finetune_steps = finetune_steps
     with _bar() as bar:
         task = bar.add_task(f"train {scheme}", total=settings.steps, info="")
 
         def update(state: TrainState) -> None:
             bar.update(task, completed=state.step, info=f"loss {state.loss:.4f}  PSNR {state.psnr:.2f} dB")
 
-        path = train(scheme, labels, out, settings, profile, update)
+        if prune is None:
+            path = train(scheme, labels, out, settings, profile, update)
+        else:
+            path = train_pruned(scheme, labels, out, settings, prune, profile, update)
     console.print(f"checkpoint: {path.resolve()}")
 
 
@@ -92,18 +103,24 @@ def eval_command(
     tx_labels: Annotated[Optional[Path], typer.Option(
         help="A label set of the same images whose tiers and task masks the transmitter reads instead of --labels' "
         "(e.g. oosc with a `--labeler static` set, scored on --labels' tiers).")] = None,
+    modulation: Annotated[Optional[str], typer.Option(
+        help="How a checkpoint with a modulation choice (lightweight) sends its features: analog, 4qam, 16qam, "
+        "64qam or 256qam (default analog); the results' config names it.")] = None,
 ) -> None:
     """Evaluate a scheme over the channel with paired, seeded realisations; one results row per image and point."""
     from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, separation_specs
 
     rates = _floats(rate, "--rate") if rate else []
+    if modulation is not None and scheme in ("separation", "capacity"):
+        raise typer.BadParameter(f"{scheme} has its own modulation grid; --modulation is for checkpoints such as "
+                                 "lightweight's", param_hint="--modulation")
     if scheme == "separation":
         specs = [spec for cbr in (rates or [1 / 16]) for spec in separation_specs(cbr, codec)]
     elif scheme == "capacity":
         specs = [EvalSpec("capacity", rates or [1 / 16], options={"codec": codec}, config=f"{codec} at capacity")]
     else:
         specs = [EvalSpec(scheme, rates, str(checkpoint) if checkpoint else None,
-                          tx_labels=str(tx_labels) if tx_labels else None)]
+                          tx_labels=str(tx_labels) if tx_labels else None, modulation=modulation)]
     with _bar() as bar:
         task = bar.add_task(f"eval {scheme}", total=None, info="")
         path = evaluate(specs, labels, _floats(snr, "--snr"), out, channel=channel, seed=seed,

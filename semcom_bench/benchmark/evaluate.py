@@ -62,6 +62,9 @@ class EvalSpec:
     ``tx_labels`` is a label set of the same images whose patch tiers and task masks the transmitter of a scheme that
     reads labels gets instead of the evaluation label set's (OOSC's static tiers, scored on scenario tiers); the
     metrics always read the evaluation label set, and the results' ``config`` names the labels the transmitter read.
+    ``modulation`` is how a checkpoint whose scheme has a ``set_modulation`` (lightweight) sends its features
+    (``None``: the scheme's default); the results' ``config`` names it for every such scheme, so each modulation
+    is its own curve.
     """
 
     scheme: str
@@ -70,6 +73,7 @@ class EvalSpec:
     options: dict[str, Any] = field(default_factory=dict)
     config: str = ""
     tx_labels: str | None = None
+    modulation: str | None = None
 
 
 def separation_specs(cbr: float, codec: str = "hevc") -> list[EvalSpec]:
@@ -209,7 +213,13 @@ def _build(spec: EvalSpec, data: BenchmarkData) -> tuple[Scheme | None, ModelInf
                 hint="evaluate on a label set annotated at the training resolution (annotate --size HxW)",
             )
         model.eval()
-        return model, ModelInfo(file_identity(path), str(payload.get("profile", "")), str(path.resolve()))
+        config = str(payload.get("profile", ""))
+        if hasattr(model, "set_modulation"):
+            model.set_modulation(spec.modulation or model.modulation)
+            config = f"{config}; {model.modulation}"
+        elif spec.modulation is not None:
+            raise SemcomError(f"scheme {spec.scheme!r} has no modulation choice", hint="drop --modulation for it")
+        return model, ModelInfo(file_identity(path), config, str(path.resolve()))
     cls = SCHEMES.get(spec.scheme)
     if issubclass(cls, TrainableScheme):
         raise SemcomError(f"scheme {spec.scheme!r} needs --checkpoint", hint="train it first with `bench train`")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class TrainSettings:
     ``lmbda_sweep``: the rate-distortion weights a paper trains one model each for (NTSCC's 16, 64, 256 / 255**2);
     one run trains at ``hparams["lmbda"]``, so it is a list for sweeps (``bench train --lmbda``,
     ``benchmarks/ntscc_regime.py``) and is not read by :func:`train`.
+    ``prune_rounds`` and ``finetune_steps``: Algorithm 1 of the lightweight JSCC (:func:`train_pruned`): the pruning
+    rounds after sparse training and the MSE-only fine-tuning steps after each round.
     """
 
     steps: int
@@ -47,6 +49,8 @@ class TrainSettings:
     aux_lr: float = 1e-3
     lr_drops: list[list[float]] = field(default_factory=list)
     lmbda_sweep: list[float] = field(default_factory=list)
+    prune_rounds: int = 1
+    finetune_steps: int = 0
     hparams: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
 
@@ -208,3 +212,67 @@ def train(
             _save(path, {**meta, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer else None, "step": step + 1})
     return path
+
+
+def prune_and_finetune(
+    source: str | Path,
+    labelset: str | Path,
+    out: str | Path,
+    ratio: float,
+    settings: TrainSettings,
+    profile: str = "custom",
+    progress: Callable[[TrainState], None] | None = None,
+) -> Path:
+    """Algorithm 1's pruning loop on the (sparse-trained) checkpoint ``source``: ``settings.prune_rounds`` rounds, round
+    ``r`` pruning the model to ``floor(C (1 - ratio r / R))`` of the source's ``C`` BN channels (the scheme's
+    ``prune``) and fine-tuning it ``settings.finetune_steps`` steps with MSE only (``l1 = 0``).
+
+    Round ``r < R`` lives in ``out/round-r``, the last in ``out`` (``out/checkpoint.pt``, the pruned model; its hparams
+    hold the pruned widths). Each round first writes its pruned, untrained model as a step-0 checkpoint, which
+    :func:`train` resumes from, so an interrupted run continues where it stopped. Returns the final checkpoint.
+    """
+    out = Path(out)
+    model, payload = load_checkpoint(source)
+    if not hasattr(model, "prune"):
+        raise SemcomError(f"scheme {payload['scheme']!r} has no pruning", hint="--prune applies to lightweight")
+    if not 0.0 <= ratio < 1.0:
+        raise SemcomError(f"pruning ratio must lie in [0, 1), got {ratio}", hint="e.g. --prune 0.5 removes half")
+    data = BenchmarkData(labelset)
+    channels = model.prunable_channels()
+    previous = Path(source)
+    rounds = max(settings.prune_rounds, 1)
+    for r in range(1, rounds + 1):
+        folder = out if r == rounds else out / f"round-{r}"
+        if not (folder / CHECKPOINT).is_file():
+            model, payload = load_checkpoint(previous)
+            keep = int(channels * (1 - ratio * r / rounds))
+            if keep < model.prunable_channels():  # ratio 0 prunes nothing and fine-tunes alike (Table II's gamma = 0)
+                # the pruner keeps floor(C_now (1 - rho)) channels: the + 0.5 makes that exactly ``keep``
+                model.prune(1 - (keep + 0.5) / model.prunable_channels(), data.batch([0]))
+            model.l1 = 0.0  # fine-tuning uses the MSE alone (Algorithm 1)
+            folder.mkdir(parents=True, exist_ok=True)
+            round_settings = replace(settings, hparams=model.hparams())
+            _save(folder / CHECKPOINT, {
+                "scheme": payload["scheme"], "hparams": model.hparams(), "resolution": list(data.resolution),
+                "settings": asdict(round_settings), "profile": profile, "labelset": str(Path(labelset).resolve()),
+                "state_dict": model.state_dict(), "optimizer": None, "aux_optimizer": None, "step": 0,
+                "pruned_from": str(Path(previous).resolve()), "prune_ratio": ratio * r / rounds})
+        hparams = _read(folder / CHECKPOINT)["hparams"]
+        round_settings = replace(settings, steps=settings.finetune_steps, seed=settings.seed + r, hparams=hparams)
+        previous = train(payload["scheme"], labelset, folder, round_settings, profile, progress)
+    return previous
+
+
+def train_pruned(
+    scheme: str,
+    labelset: str | Path,
+    out: str | Path,
+    settings: TrainSettings,
+    ratio: float,
+    profile: str = "custom",
+    progress: Callable[[TrainState], None] | None = None,
+) -> Path:
+    """Algorithm 1 whole: sparse training (``settings``, whose hparams give eq. 12's ``l1``) into ``out/sparse``, then
+    :func:`prune_and_finetune` at ``ratio`` into ``out``. Both stages resume. Returns the pruned checkpoint."""
+    sparse = train(scheme, labelset, Path(out) / "sparse", settings, profile, progress)
+    return prune_and_finetune(sparse, labelset, out, ratio, settings, profile, progress)

@@ -13,3 +13,4 @@ from semcom_bench.schemes import deepjscc, ntscc, separation  # noqa: E402, F401
 from semcom_bench.schemes import inscom  # noqa: E402, F401
 from semcom_bench.schemes import saoosc  # noqa: E402, F401
 from semcom_bench.schemes import dlm  # noqa: E402, F401
+from semcom_bench.schemes import lightweight  # noqa: E402, F401
