@@ -220,7 +220,9 @@ def test_curves_are_read_at_equal_cbr_without_extrapolation() -> None:
         entry("deepjscc", "smoke", 0.0625, 22.0),
         entry("separation", "hevc r1/2 16qam", 0.0625, 30.0),  # a grid point: read through its best-of-grid row
         entry("separation (best)", "best: hevc r1/2 16qam", 0.0625, 30.0),
+        entry("separation (best)", "best: hevc r2/3 64qam", 0.0201, 12.0),  # another winner at another CBR
     ]
+    assert [r["value"] for r in at_cbr(summary, 0.0625) if r["scheme"] == "separation (best)"] == [30.0]  # one curve
     rows = {(r["scheme"], r["snr_db"]): r["value"] for r in at_cbr(summary, 0.0625)}
     assert rows[("ntscc", 3.0)] == pytest.approx(20.0 + 4.0 * (0.0625 - 0.04) / 0.04)
     assert rows[("ntscc", -3.0)] is None  # 0.04 alone does not reach 0.0625

@@ -129,7 +129,9 @@ def at_cbr(summary: list[dict[str, Any]], cbr: float, metric: str = "psnr") -> l
     curves: dict[tuple[str, str, str, str, str, float], list[tuple[float, float]]] = defaultdict(list)
     for name, entry in zip(curve_names(summary), summary, strict=True):
         if entry["scheme"] != "separation":  # its grid is read through "separation (best)"
-            key = (name, entry["scheme"], entry["config"], entry["model"], entry["channel"], entry["snr_db"])
+            # The best of the grid is one curve whichever configuration wins at each CBR.
+            config = "" if entry["scheme"] == "separation (best)" else entry["config"]
+            key = (name, entry["scheme"], config, entry["model"], entry["channel"], entry["snr_db"])
             curves[key].append((entry["cbr"], entry[metric]))
     rows = []
     for (name, scheme, config, model, channel, snr), points in sorted(curves.items()):
