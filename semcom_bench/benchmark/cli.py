@@ -73,7 +73,9 @@ def train_command(
         task = bar.add_task(f"train {scheme}", total=settings.steps, info="")
 
         def update(state: TrainState) -> None:
-            bar.update(task, completed=state.step, info=f"loss {state.loss:.4f}  PSNR {state.psnr:.2f} dB")
+            # total too: with --prune each stage (sparse training, every fine-tuning round) counts its own steps
+            bar.update(task, completed=state.step, total=state.steps,
+                       info=f"loss {state.loss:.4f}  PSNR {state.psnr:.2f} dB")
 
         if prune is None:
             path = train(scheme, labels, out, settings, profile, update)

@@ -160,6 +160,7 @@ class LightweightJSCC(TrainableScheme):
         self.modulation = modulation
 
     def _link(self, modulation: str) -> DigitalLink:
+        """Algorithm 2's link for a QAM ``modulation`` (cheap to build: its tables are M entries long)."""
         return DigitalLink(_order(modulation), mapping=self.mapping)
 
     # -- transmitter and receiver ----------------------------------------------------------------------------------
@@ -246,7 +247,7 @@ class LightweightJSCC(TrainableScheme):
 
     def prune(self, ratio: float, example: torch.Tensor) -> None:
         """Remove, in place, the ``C - floor(C (1 - ratio))`` of the ``C`` :meth:`prunable_channels` with the smallest
-        ``|eta|``, ranked over all BN layers together (the paper's global ratio; ties go to the earlier channel).
+        ``|eta|``, ranked over all BN layers together (the paper's global ratio; of equal scales the earlier channels go).
 
         The ranking is done here so that exactly that many go (torch-pruning's global threshold ``|eta| <= t`` takes
         every tie, and after L1 training under Adam many scales are equal); the removal is torch-pruning's
