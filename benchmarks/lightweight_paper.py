@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="sparse-training steps (smoke profile's if omitted)")
     parser.add_argument("--finetune-steps", type=int, default=None, help="fine-tuning steps per pruning round")
     parser.add_argument("--rounds", type=int, default=None, help="pruning rounds (Algorithm 1's E_pruning)")
+    parser.add_argument("--l1", type=float, default=None, help="eq. 12's lambda (smoke profile's if omitted; paper 1e-5)")
     parser.add_argument("--gammas", type=float, nargs="+", default=GAMMAS, help="pruning ratios (Table II)")
     parser.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0, 15.0, 20.0, 25.0],
                         help="evaluation SNRs (dB); 25 is Table II's")
@@ -97,10 +98,16 @@ def main() -> None:
     for name, value in (("steps", args.steps), ("finetune_steps", args.finetune_steps), ("prune_rounds", args.rounds)):
         if value is not None:
             setattr(settings, name, value)
+    if args.l1 is not None:
+        settings.hparams["l1"] = args.l1
     runs = args.out / "runs"
     start = time.perf_counter()
     sparse = train("lightweight", labels["train"], runs / "sparse", settings, "smoke")
     print(f"sparse training: {settings.steps} steps, {time.perf_counter() - start:.0f} s this run", flush=True)
+    scales = torch.cat([bn.weight.detach().abs() for bn in load_checkpoint(sparse)[0].batch_norms()])
+    print("sparse model's |BN scale| quantiles 10/50/90 %: "
+          + ", ".join(f"{float(q):.3g}" for q in torch.quantile(scales, torch.tensor([0.1, 0.5, 0.9])))
+          + f"; {float((scales < 1e-2).float().mean()):.0%} below 0.01", flush=True)
     models: dict[str, Path] = {}
     for gamma in args.gammas:
         start = time.perf_counter()
