@@ -5,7 +5,7 @@
 Generates synthcity (``--n`` training and ``--n-val`` held-out images at ``--size``), labels both splits, and for
 every order of ``--order`` trains the smoke profile's ``dlm`` model twice for ``--steps`` steps, with
 ``constellation: learned`` (APSK-initialised codebook) and ``constellation: qam`` (fixed Gray M-QAM), the same
-encoder, seed, batches and two-stage schedule (soft for the first ``--hard-from`` steps, default half, then
+encoder, seed (``--train-seed``), batches and two-stage schedule (soft for the first ``--hard-from`` steps, default half, then
 straight-through), on AWGN at ``--snr-train``; with ``--analog``, also Deep JSCC with the same encoder and no
 modulation (the analog reference the DLM abstract compares with). Every model is evaluated on the held-out split over
 AWGN at ``--snr`` with paired channel draws, the 16-bit power header priced by the harness (``--side-rule``).
@@ -73,12 +73,15 @@ def main() -> None:
     parser.add_argument("--analog", action="store_true", help="also Deep JSCC with the same encoder (analog)")
     parser.add_argument("--side-rule", default="ldpc", help="side-information pricing (ldpc or capacity)")
     parser.add_argument("--seed", type=int, default=7, help="synthcity seed (the held-out split uses seed + 1)")
+    parser.add_argument("--train-seed", type=int, default=None,
+                        help="weights and batches seed of every model (default: the profile's)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="cpu", help="training and evaluation device (auto, cpu, cuda)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     hard_from = args.steps // 2 if args.hard_from is None else args.hard_from
+    seeded = "" if args.train_seed is None else f"-seed{args.train_seed}"
     started = time.perf_counter()
 
     root = args.out / "synthcity"
@@ -94,9 +97,9 @@ def main() -> None:
     for order in args.order:
         for kind in KINDS:
             runs.append(("dlm", {"order": order, "constellation": kind, "hard_from": hard_from}, f"{kind} M={order}",
-                         args.out / "runs" / f"dlm-{kind}-M{order}-s{args.steps}-h{hard_from}"))
+                         args.out / "runs" / f"dlm-{kind}-M{order}-s{args.steps}-h{hard_from}{seeded}"))
     if args.analog:
-        runs.append(("deepjscc", {}, "analog", args.out / "runs" / f"deepjscc-s{args.steps}"))
+        runs.append(("deepjscc", {}, "analog", args.out / "runs" / f"deepjscc-s{args.steps}{seeded}"))
     specs, names, checkpoints = [], {}, {}
     for scheme, overrides, name, folder in runs:
         settings = load_profile("smoke", scheme)
@@ -104,6 +107,8 @@ def main() -> None:
         settings.hparams.update(overrides)
         if args.snr_train is not None:
             settings.snr_train = args.snr_train
+        if args.train_seed is not None:
+            settings.seed = args.train_seed
         start = time.perf_counter()
         checkpoint = train(scheme, labels["train"], folder, settings, "smoke")
         print(f"train {name}: {args.steps} steps, {time.perf_counter() - start:.0f} s this run -> {checkpoint}",
