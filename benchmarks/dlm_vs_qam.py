@@ -28,13 +28,12 @@ from typing import Any
 
 import torch
 
-from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark.data import BenchmarkData
 from semcom_bench.benchmark.evaluate import EvalSpec, checkpoint_file, evaluate, file_identity
 from semcom_bench.benchmark.report import summarize
 from semcom_bench.benchmark.train import load_checkpoint, load_profile, train
 from semcom_bench.datasets.imageio import parse_size
-from semcom_bench.datasets.synthcity import generate
+from semcom_bench.demo import synthcity_label_sets
 from semcom_bench.phy.constellation import apsk_points
 
 TASK = "vehicle-following"
@@ -84,13 +83,8 @@ def main() -> None:
     seeded = "" if args.train_seed is None else f"-seed{args.train_seed}"
     started = time.perf_counter()
 
-    root = args.out / "synthcity"
-    generate(root, args.n, seed=args.seed, size=args.size, split="train")
-    generate(root, args.n_val, seed=args.seed + 1, size=args.size, split="val")
-    labels = {}
-    for split in ("train", "val"):
-        labels[split] = args.out / f"labels-{split}"
-        annotate(AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=TASK), labels[split])
+    sets = synthcity_label_sets(args.out, args.n, args.n_val, args.seed, args.size, TASK)
+    labels = {split: sets["heuristic", split] for split in ("train", "val")}
     print(f"data: {time.perf_counter() - started:.0f} s", flush=True)
 
     runs: list[tuple[str, dict[str, Any], str, Path]] = []  # (scheme, hparams overrides, name, folder)

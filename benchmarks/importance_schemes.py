@@ -35,12 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark.data import BenchmarkData
 from semcom_bench.benchmark.evaluate import EvalSpec, checkpoint_file, evaluate, file_identity, separation_specs
 from semcom_bench.benchmark.report import at_cbr, summarize
 from semcom_bench.datasets.imageio import parse_size
-from semcom_bench.datasets.synthcity import generate
+from semcom_bench.demo import synthcity_label_sets
 from semcom_bench.schemes.codecs import BudgetTooSmallError
 
 TASK = "vehicle-following"
@@ -97,15 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
 
-    root = args.out / "synthcity"
-    generate(root, args.n, seed=args.seed, size=args.size, split="train")
-    generate(root, args.n_val, seed=args.seed + 1, size=args.size, split="val")
-    labels: dict[tuple[str, str], Path] = {}
-    for labeler in ("heuristic", "static"):
-        for split in ("train", "val"):
-            labels[labeler, split] = args.out / f"labels-{split}-{labeler}"
-            annotate(AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=TASK, labeler=labeler),
-                     labels[labeler, split])
+    labels = synthcity_label_sets(args.out, args.n, args.n_val, args.seed, args.size, TASK, ("heuristic", "static"))
     print(f"data: {time.perf_counter() - started:.0f} s", flush=True)
 
     schemes = ["ntscc", "saoosc", "saoosc-pred", "oosc", "inscom", "deepjscc"]

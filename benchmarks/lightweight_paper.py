@@ -31,12 +31,11 @@ from typing import Any
 
 import torch
 
-from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark.evaluate import EvalSpec, checkpoint_file, evaluate, file_identity, separation_specs
 from semcom_bench.benchmark.report import summarize
 from semcom_bench.benchmark.train import load_checkpoint, load_profile, prune_and_finetune, train
 from semcom_bench.datasets.imageio import parse_size
-from semcom_bench.datasets.synthcity import generate
+from semcom_bench.demo import synthcity_label_sets
 from semcom_bench.schemes.lightweight import MODULATIONS
 
 TASK = "vehicle-following"
@@ -85,13 +84,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
-    root = args.out / "synthcity"
-    generate(root, args.n, seed=args.seed, size=args.size, split="train")
-    generate(root, args.n_val, seed=args.seed + 1, size=args.size, split="val")
-    labels = {}
-    for split in ("train", "val"):
-        labels[split] = args.out / f"labels-{split}"
-        annotate(AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=TASK), labels[split])
+    sets = synthcity_label_sets(args.out, args.n, args.n_val, args.seed, args.size, TASK)
+    labels = {split: sets["heuristic", split] for split in ("train", "val")}
     print(f"data: {time.perf_counter() - started:.0f} s", flush=True)
 
     settings = load_profile("smoke", "lightweight")

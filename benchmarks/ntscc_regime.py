@@ -28,13 +28,12 @@ from pathlib import Path
 
 import torch
 
-from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark.data import BenchmarkData
 from semcom_bench.benchmark.evaluate import EvalSpec, checkpoint_file, evaluate, file_identity
 from semcom_bench.benchmark.report import at_cbr, summarize
 from semcom_bench.benchmark.train import load_profile, train
 from semcom_bench.datasets.imageio import parse_size
-from semcom_bench.datasets.synthcity import generate
+from semcom_bench.demo import synthcity_label_sets
 
 TASK = "vehicle-following"
 ETAS = [0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6]  # channel uses per estimated bit; NTSCC's eta (reals) is twice these
@@ -66,13 +65,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
-    root = args.out / "synthcity"
-    generate(root, args.n, seed=args.seed, size=args.size, split="train")
-    generate(root, args.n_val, seed=args.seed + 1, size=args.size, split="val")
-    labels = {}
-    for split in ("train", "val"):
-        labels[split] = args.out / f"labels-{split}"
-        annotate(AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=TASK), labels[split])
+    sets = synthcity_label_sets(args.out, args.n, args.n_val, args.seed, args.size, TASK)
+    labels = {split: sets["heuristic", split] for split in ("train", "val")}
     print(f"data: {time.perf_counter() - started:.0f} s", flush=True)
 
     runs: list[tuple[str, float | None, Path]] = [("deepjscc", None, args.out / "runs" / "deepjscc")]

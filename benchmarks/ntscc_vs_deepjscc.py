@@ -20,12 +20,11 @@ from pathlib import Path
 
 import torch
 
-from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark.evaluate import EvalSpec, evaluate
 from semcom_bench.benchmark.report import at_cbr, summarize
 from semcom_bench.benchmark.train import load_profile, train
 from semcom_bench.datasets.imageio import parse_size
-from semcom_bench.datasets.synthcity import generate
+from semcom_bench.demo import synthcity_label_sets
 
 TASK = "vehicle-following"
 
@@ -46,13 +45,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    root = args.out / "synthcity"
-    generate(root, args.n, seed=args.seed, size=args.size, split="train")
-    generate(root, args.n_val, seed=args.seed + 1, size=args.size, split="val")
-    labels = {}
-    for split in ("train", "val"):
-        labels[split] = args.out / f"labels-{split}"
-        annotate(AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=TASK), labels[split])
+    sets = synthcity_label_sets(args.out, args.n, args.n_val, args.seed, args.size, TASK)
+    labels = {split: sets["heuristic", split] for split in ("train", "val")}
     specs = []
     for scheme, rates in (("deepjscc", []), ("ntscc", args.etas)):
         settings = load_profile("smoke", scheme)

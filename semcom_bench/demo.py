@@ -32,6 +32,38 @@ STATIC_TIERS = ("oosc",)
 Progress = Callable[[str, int, int], None]
 
 
+def synthcity_label_sets(
+    out: Path,
+    n: int,
+    n_val: int,
+    seed: int,
+    size: tuple[int, int],
+    task: str,
+    labelers: tuple[str, ...] = ("heuristic",),
+    progress: Progress | None = None,
+) -> dict[tuple[str, str], Path]:
+    """synthcity's train (``n`` images, ``seed``) and val (``n_val``, ``seed + 1``) splits in ``out/synthcity``,
+    each labelled for ``task`` (gt instances, geometric relations) by every labeler of ``labelers``.
+
+    Returns the label-set folders by ``(labeler, split)``: ``out/labels-{split}`` for the heuristic labeler,
+    ``out/labels-{split}-{labeler}`` for the others. Every step resumes.
+    """
+    root = out / "synthcity"
+    generate(root, n=n, seed=seed, size=size, split="train",
+             progress=(lambda k: progress("synthcity", k, n)) if progress else None)
+    generate(root, n=n_val, seed=seed + 1, size=size, split="val")
+    labels: dict[tuple[str, str], Path] = {}
+    for labeler in labelers:
+        for split in ("train", "val"):
+            name = f"labels-{split}" if labeler == "heuristic" else f"labels-{split}-{labeler}"
+            labels[labeler, split] = out / name
+            config = AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=task, labeler=labeler)
+            tick = (lambda c, total, stage=f"annotate {split} ({labeler})": progress(stage, c.done, total)) \
+                if progress else None
+            annotate(config, labels[labeler, split], progress=tick)
+    return labels
+
+
 @dataclass
 class DemoResult:
     """What the demo made: outputs by name, the training split's statistics, label scores, the report summary and
@@ -61,20 +93,9 @@ def run_demo(
     def stage(name: str) -> Callable[[int, int], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
 
+    labels = synthcity_label_sets(out, n, n_eval, seed, size, DEMO_TASK, ("heuristic", "static"), progress)
     root = out / "synthcity"
-    generate(root, n=n, seed=seed, size=size, split="train", progress=(lambda k: progress("synthcity", k, n)) if progress else None)
-    generate(root, n=n_eval, seed=seed + 1, size=size, split="val")
     stats = dataset_stats(DATASETS.get("synthcity")(root=root, split="train"))
-    labels: dict[tuple[str, str], Path] = {}
-    for labeler in ("heuristic", "static"):
-        for split in ("train", "val"):
-            # The heuristic sets keep their old names, so earlier demo folders resume.
-            name = f"labels-{split}" if labeler == "heuristic" else f"labels-{split}-{labeler}"
-            labels[labeler, split] = out / name
-            config = AnnotateConfig(dataset="synthcity", root=str(root), split=split, task=DEMO_TASK, labeler=labeler)
-            tick = stage(f"annotate {split} ({labeler})")
-            annotate(config, labels[labeler, split],
-                     progress=(lambda c, total, t=tick: t(c.done, total)) if tick else None)
     scores = score_labelset(labels["heuristic", "train"], root)
     specs: list[EvalSpec] = []
     trained: dict[str, int] = {}
