@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from semcom_bench.benchmark.evaluate import EvalSpec, checkpoint_file, evaluate, file_identity, separation_specs
-from semcom_bench.benchmark.report import summarize
+from semcom_bench.benchmark.report import crossing, summarize
 from semcom_bench.benchmark.train import load_checkpoint, load_profile, prune_and_finetune, train
 from semcom_bench.datasets.imageio import parse_size
 from semcom_bench.demo import synthcity_label_sets
@@ -40,17 +40,6 @@ from semcom_bench.schemes.lightweight import MODULATIONS
 
 TASK = "vehicle-following"
 GAMMAS = [0.0, 0.2, 0.5, 0.7, 0.9]
-
-
-def crossing(ours: dict[float, float], baseline: dict[float, float]) -> float | None:
-    """The SNR (linear between points) below which ``ours`` beats ``baseline``: the first sign change of the
-    difference, from low to high SNR; ``None`` where the curves do not cross on the common SNRs."""
-    snrs = sorted(set(ours) & set(baseline))
-    diff = [ours[s] - baseline[s] for s in snrs]
-    for (s0, d0), (s1, d1) in zip(zip(snrs, diff, strict=True), zip(snrs[1:], diff[1:], strict=True), strict=False):
-        if d0 > 0 >= d1:
-            return s0 + (s1 - s0) * d0 / (d0 - d1)
-    return None
 
 
 def _table(title: str, rows: dict[str, dict[float, dict[str, Any]]], snrs: list[float]) -> None:

@@ -18,6 +18,7 @@ from semcom_bench.benchmark import metrics
 from semcom_bench.benchmark.data import BenchmarkData
 from semcom_bench.benchmark.evaluate import EvalSpec, evaluate, pair_seed, separation_specs
 from semcom_bench.benchmark.side_info import CapacityRule, LDPCRule
+from semcom_bench.benchmark import report
 from semcom_bench.benchmark.report import at_cbr, summarize, write_report
 from semcom_bench.benchmark.train import TrainSettings, load_checkpoint, resolve_device, train
 from semcom_bench.datasets.synthcity import generate
@@ -127,9 +128,12 @@ def test_eval_rows_pairing_nan_and_report(labels: Path, tmp_path: Path) -> None:
     sse = sum(r["sse"] for r in good if r["snr_db"] == 10.0)
     pixels = sum(r["pixels"] for r in good if r["snr_db"] == 10.0)
     assert math.isclose(summary["psnr"], 10 * math.log10(255**2 / (sse / (3 * pixels))))
-    report = write_report(out, tmp_path / "report")
-    assert {p.name for p in report["plots"]} >= {"psnr_vs_snr.png", "tc_psnr_vs_cbr.png", "psnr_per_tier.png"}
-    assert all(p.stat().st_size > 1000 for p in report["plots"])
+    written = write_report(out, tmp_path / "report")
+    assert {p.name for p in written["plots"]} >= {"psnr_vs_snr.png", "tc_psnr_vs_cbr.png", "psnr_per_tier.png",
+                                                  "ssim_vs_snr.png"}
+    assert all(p.stat().st_size > 1000 for p in written["plots"])
+    models = (tmp_path / "report" / "models.csv").read_text().splitlines()  # Table II's columns, both models
+    assert models[0].startswith("curve,channel,snr_db,params,size_mib,macs") and len(models) == 3
     cbr = good[0]["cbr"]
     done = subprocess.run([sys.executable, "-m", "semcom_bench", "bench", "report", str(out), "--out",
                            str(tmp_path / "cli-report"), "--at-cbr", str(cbr)], capture_output=True, text=True, timeout=300)
@@ -231,6 +235,40 @@ def test_curves_are_read_at_equal_cbr_without_extrapolation() -> None:
     assert {r["value"] for r in at_cbr(summary, 0.1)} == {None}  # beyond every curve
     near = {(r["scheme"], r["snr_db"]): r["value"] for r in at_cbr(summary, 0.0401)}
     assert near[("ntscc", 3.0)] == 20.0 and near[("ntscc", -3.0)] == 10.0  # within 1 %: the point itself
+
+
+def test_model_table_and_separation_crossings_follow_the_curves() -> None:
+    def entry(scheme: str, config: str, snr: float, psnr: float, cbr: float = 0.1667, model: str = "sha256:aa",
+              params: int | None = 1000) -> dict[str, object]:
+        return {"scheme": scheme, "config": config, "model": model, "side_rule": "ldpc", "channel": "rayleigh",
+                "snr_db": snr, "cbr": cbr, "psnr": psnr, "ssim": psnr / 100, "rate": cbr, "params": params,
+                "macs": 5_000_000 if params else None}
+
+    jscc = {0.0: 12.0, 5.0: 15.0, 10.0: 18.0, 15.0: 19.0, 25.0: 19.5}  # flat above 10 dB: the JSCC plateau
+    sep = {0.0: 5.0, 5.0: 9.0, 10.0: 16.0, 15.0: 21.0, 25.0: 30.0}
+    summary = [entry("lightweight", "smoke; analog", s, v, cbr=0.1681) for s, v in jscc.items()]
+    summary += [entry("lightweight", "smoke; 4qam", s, v - 6.0, cbr=0.1681) for s, v in jscc.items()]
+    summary += [entry("lightweight", "smoke; analog", s, 25.0, model="sha256:bb", params=400, cbr=0.0834)
+                for s in jscc]  # above separation at every SNR, but at a CBR no baseline was run at
+    summary += [entry("separation (best)", "best: hevc", s, v, cbr=0.16, model="", params=None) for s, v in sep.items()]
+    summary.append(entry("separation (best)", "best: hevc", 25.0, 40.0, cbr=0.5, model="", params=None))
+    rows = {r["curve"]: r for r in report.models_at(summary)}
+    assert set(rows) == {"lightweight smoke; analog aa [rayleigh]", "lightweight smoke; 4qam [rayleigh]",
+                         "lightweight smoke; analog bb [rayleigh]"}  # learned curves only, at the top SNR
+    top = rows["lightweight smoke; analog aa [rayleigh]"]
+    assert top["snr_db"] == 25.0 and top["psnr"] == 19.5 and top["size_mib"] == 1000 * 4 / 2**20
+    assert report.models_at(summary, 5.0)[0]["snr_db"] == 5.0
+
+    cross = {(r["curve"], r["metric"]): r for r in report.crossings(summary) + report.crossings(summary, "ssim")}
+    analog = cross[("lightweight smoke; analog aa [rayleigh]", "psnr")]
+    # 10 dB: +2; 15 dB: -2 -> the difference reaches 0 half-way
+    assert analog["snr_db"] == pytest.approx(12.5) and analog["separation_cbr"] == 0.16 and analog["above"]
+    assert cross[("lightweight smoke; analog aa [rayleigh]", "ssim")]["snr_db"] == pytest.approx(12.5)
+    qam = cross[("lightweight smoke; 4qam [rayleigh]", "psnr")]  # 6 dB lower: 12 - 6 > 5, 15 - 6 = 9
+    assert qam["snr_db"] == pytest.approx(5.0) and qam["above"]
+    assert not any(curve.startswith("lightweight smoke; analog bb") for curve, _ in cross)  # no baseline at its CBR
+    assert report.crossing({0.0: 1.0, 5.0: 2.0}, {0.0: 0.0, 5.0: 1.0}) is None  # never falls below
+    assert report.crossing({0.0: 0.0, 5.0: 2.0}, {0.0: 1.0, 5.0: 1.0}) is None  # rises above: not Fig. 3's crossing
 
 
 def test_devices_are_resolved_or_refused_clearly() -> None:

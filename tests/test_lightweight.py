@@ -14,6 +14,7 @@ from toy_scenes import toy_images
 from semcom_bench.annotate.pipeline import AnnotateConfig, annotate
 from semcom_bench.benchmark.evaluate import EvalSpec, evaluate
 from semcom_bench.benchmark.metrics import model_complexity
+from semcom_bench.benchmark.report import write_report
 from semcom_bench.benchmark.side_info import LDPCRule
 from semcom_bench.benchmark.train import TrainSettings, load_checkpoint, train, train_pruned
 from semcom_bench.datasets.synthcity import generate
@@ -154,6 +155,8 @@ def test_pruned_checkpoint_reloads_and_evaluates_per_modulation(labels: Path, tm
     sparse, _ = load_checkpoint(tmp_path / "run" / "sparse")
     model, payload = load_checkpoint(path, "lightweight")  # weights_only: the pruned widths come from hparams
     assert payload["step"] == 2 and payload["hparams"]["l1"] == 0.0  # fine-tuned with the MSE alone
+    assert payload["prune_ratio"] == 0.5 and payload["pruned_from"] == str((tmp_path / "run" / "round-1" /
+                                                                            "checkpoint.pt").resolve())
     assert model.latent == 24 == sparse.latent // 2 and model.hparams()["cbr"] == pytest.approx(1 / 32)
     assert (tmp_path / "run" / "round-1" / "checkpoint.pt").is_file()
     assert load_checkpoint(tmp_path / "run" / "round-1")[0].latent == 36  # round 1 of 2: a quarter removed
@@ -162,12 +165,16 @@ def test_pruned_checkpoint_reloads_and_evaluates_per_modulation(labels: Path, tm
     specs = [EvalSpec("lightweight", [], str(path), modulation=m) for m in ("analog", "16qam")]
     evaluate(specs, labels, [5.0], out, channel="rayleigh", limit=2, device="cpu")
     rows = read_table(out, "results").to_pylist()
-    assert sorted(r["config"] for r in rows) == ["smoke; 16qam"] * 2 + ["smoke; analog"] * 2
+    assert sorted(r["config"] for r in rows) == ["smoke pruned 0.5; 16qam"] * 2 + ["smoke pruned 0.5; analog"] * 2
     side = LDPCRule().channel_uses(SCALE_HEADER_BITS, 5.0)
     assert {r["channel_uses"] for r in rows} == {24 * 64 * 128 // 256 + side}
     assert {r["side_uses"] for r in rows} == {side}
     assert {r["params"] for r in rows} == {sum(p.numel() for p in model.parameters())}
     assert rows[0]["params"] < sum(p.numel() for p in sparse.parameters())
+    written = write_report(out, tmp_path / "report")  # Fig. 4: one model's modulations in a plot of their own
+    short = rows[0]["model"].removeprefix("sha256:")[:8]
+    assert f"configs_{short}_rayleigh.png" in {p.name for p in written["plots"]}
+    assert len(written["models"]) == 2 and {r["params"] for r in written["models"]} == {rows[0]["params"]}
     other = train("deepjscc", labels, tmp_path / "deepjscc", TrainSettings(steps=1, batch_size=1, lr=1e-3,
                                                                             snr_train=10.0, hparams={"cbr": 1 / 16}))
     with pytest.raises(SemcomError, match="no modulation choice"):
@@ -185,7 +192,7 @@ def test_modulation_reaches_the_model_through_the_cli(labels: Path, tmp_path: Pa
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = read_table(out, "results").to_pylist()
-    psnr = {m: sorted((r["image_id"], r["psnr"]) for r in rows if r["config"] == f"smoke; {m}")
+    psnr = {m: sorted((r["image_id"], r["psnr"]) for r in rows if r["config"] == f"smoke pruned 0.5; {m}")
             for m in ("analog", "4qam")}
     assert len(psnr["analog"]) == len(psnr["4qam"]) == 2  # two curves, the analog rows kept
     assert psnr["analog"] != psnr["4qam"]  # 4 levels per feature reconstruct otherwise than analog features

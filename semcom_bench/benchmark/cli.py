@@ -155,6 +155,8 @@ def report_command(
                           *("n/a" if v is None else _fmt(v) for v in (row["value"], tc_row["value"])))
         console.print(table)
     print_tier_shares(report["summary"])
+    print_models(report["models"])
+    print_crossings(report["crossings"])
     for path in [*report["plots"], *report["json"]]:
         console.print(f"wrote {path.resolve()}")
 
@@ -191,6 +193,36 @@ def print_tier_shares(summary: list[dict[str, object]]) -> None:
     for (scheme, config, model, rate), e in sorted(rows.items()):
         table.add_row(str(scheme), str(config), short_model(str(model)) or "-", _fmt(rate),
                       *(f"{e[f'uses_share_tier{t}']:.1%} / {e[f'pixel_share_tier{t}']:.1%}" for t in range(4)))
+    console.print(table)
+
+
+def print_models(rows: list[dict[str, Any]]) -> None:
+    """Each learned curve's size, MACs and quality at its channel's highest SNR (the lightweight paper's Table II)."""
+    if not rows:
+        return
+    table = Table(title="learned models at each channel's highest SNR (size: float32 parameters)")
+    for column in ("curve", "channel", "snr_db", "params", "size MiB", "MACs M", "cbr", "psnr", "ssim"):
+        table.add_column(column, justify="left" if column in ("curve", "channel") else "right")
+    for r in rows:
+        macs = "-" if r["macs"] is None else f"{r['macs'] / 1e6:.2f}"
+        table.add_row(str(r["curve"]), str(r["channel"]), _fmt(r["snr_db"]), _fmt(r["params"]),
+                      f"{r['size_mib']:.3f}", macs, *(_fmt(r[c]) for c in ("cbr", "psnr", "ssim")))
+    console.print(table)
+
+
+def print_crossings(rows: list[dict[str, Any]]) -> None:
+    """Below which SNR each learned curve beats the separation baseline at its CBR (the lightweight paper's Fig. 3)."""
+    if not rows:
+        return
+    table = Table(title="learned curve against separation (best) at its CBR: it is better below the crossing SNR")
+    for column in ("curve", "metric", "cbr", "separation cbr", "crossing"):
+        table.add_column(column, justify="left" if column in ("curve", "metric") else "right")
+    for r in rows:
+        if r["snr_db"] is not None:
+            cross = f"{r['snr_db']:.1f} dB"
+        else:  # no fall from above to below: better throughout, or not better at the lowest SNR
+            cross = "better at every SNR" if r["above"] else "not better at the lowest SNR"
+        table.add_row(str(r["curve"]), str(r["metric"]), _fmt(r["cbr"]), _fmt(r["separation_cbr"]), cross)
     console.print(table)
 
 

@@ -214,6 +214,8 @@ def _build(spec: EvalSpec, data: BenchmarkData) -> tuple[Scheme | None, ModelInf
             )
         model.eval()
         config = str(payload.get("profile", ""))
+        if "prune_ratio" in payload:  # Table II's rows differ by gamma only
+            config = f"{config} pruned {payload['prune_ratio']:g}"
         if hasattr(model, "set_modulation"):
             model.set_modulation(spec.modulation or model.modulation)
             config = f"{config}; {model.modulation}"

@@ -9,6 +9,7 @@ is reported per configuration and as "best over grid" per channel, SNR and CBR, 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections import defaultdict
@@ -146,6 +147,72 @@ def at_cbr(summary: list[dict[str, Any]], cbr: float, metric: str = "psnr") -> l
     return rows
 
 
+def models_at(summary: list[dict[str, Any]], snr_db: float | None = None) -> list[dict[str, Any]]:
+    """Each learned curve's cost and quality at one SNR per channel (the lightweight paper's Table II): ``curve``,
+    ``channel``, ``snr_db``, ``params``, ``size_mib`` (float32 parameters), ``macs`` (per image, transmitter plus
+    receiver), ``cbr``, ``psnr``, ``ssim``. ``snr_db`` ``None``: each channel's highest SNR."""
+    top: dict[str, float] = defaultdict(lambda: float("-inf"))
+    for entry in summary:
+        top[entry["channel"]] = max(top[entry["channel"]], entry["snr_db"])
+    rows = []
+    for name, points in sorted(_series(summary).items()):
+        for entry in points:
+            wanted = top[entry["channel"]] if snr_db is None else snr_db
+            if entry["params"] and entry["snr_db"] == wanted:
+                rows.append({"curve": name, "channel": entry["channel"], "snr_db": entry["snr_db"],
+                             "params": entry["params"], "size_mib": entry["params"] * 4 / 2**20,
+                             "macs": entry["macs"], "cbr": entry["cbr"], "psnr": entry["psnr"], "ssim": entry["ssim"]})
+    return rows
+
+
+def crossing(ours: dict[float, float], baseline: dict[float, float]) -> float | None:
+    """The SNR (linear between points) below which ``ours`` beats ``baseline``: the first sign change of the
+    difference from above to at-or-below, from low to high SNR; ``None`` where the curves do not cross on their
+    common SNRs."""
+    snrs = sorted(set(ours) & set(baseline))
+    diff = [ours[s] - baseline[s] for s in snrs]
+    for (s0, d0), (s1, d1) in pairwise(zip(snrs, diff, strict=True)):
+        if d0 > 0 >= d1:
+            return s0 + (s1 - s0) * d0 / (d0 - d1)
+    return None
+
+
+CBR_MATCH = 0.1
+"""A learned curve is compared with the separation baseline run at a target CBR within this relative distance of
+its mean CBR (the harness's side uses move a fixed-rate scheme's CBR a little off its nominal value)."""
+
+
+def crossings(summary: list[dict[str, Any]], metric: str = "psnr") -> list[dict[str, Any]]:
+    """Where JSCC stops beating separation (the lightweight paper's Fig. 3): for every learned curve, the SNR below
+    which its ``metric`` beats ``separation (best)`` on the same channel and side-information rule at the target CBR
+    nearest its mean CBR (within :data:`CBR_MATCH`). Rows: ``curve``, ``channel``, ``side_rule``, ``cbr``,
+    ``separation_cbr``, ``metric``, ``snr_db`` (``None``: no crossing on the common SNRs), ``above`` (whether the
+    curve is above the baseline at its lowest common SNR)."""
+    baselines: dict[tuple[str, str, float], dict[float, float]] = defaultdict(dict)
+    for entry in summary:
+        if entry["scheme"] == "separation (best)":
+            baselines[(entry["channel"], entry["side_rule"], entry["rate"])][entry["snr_db"]] = entry[metric]
+    rows = []
+    for name, points in sorted(_series(summary).items()):
+        if not points[0]["params"]:
+            continue
+        channel, rule = points[0]["channel"], points[0]["side_rule"]
+        cbr = sorted(p["cbr"] for p in points)[len(points) // 2]
+        targets = [r for (c, s, r) in baselines if (c, s) == (channel, rule) and abs(r - cbr) <= CBR_MATCH * cbr]
+        if not targets:
+            continue
+        target = min(targets, key=lambda r: abs(r - cbr))
+        ours = {p["snr_db"]: p[metric] for p in points}
+        theirs = baselines[(channel, rule, target)]
+        common = sorted(set(ours) & set(theirs))
+        if not common:
+            continue
+        rows.append({"curve": name, "channel": channel, "side_rule": rule, "cbr": cbr, "separation_cbr": target,
+                     "metric": metric, "snr_db": crossing(ours, theirs),
+                     "above": ours[common[0]] > theirs[common[0]]})
+    return rows
+
+
 def write_plots(summary: list[dict[str, Any]], out: str | Path) -> list[Path]:
     """PNG plots of the summary into ``out``; returns their paths."""
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -155,13 +222,15 @@ def write_plots(summary: list[dict[str, Any]], out: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     series = _series(summary)
     paths = []
-    for metric, label in (("psnr", "PSNR (dB)"), ("tc_psnr", "TC-PSNR (dB)")):
-        for x, xlabel in (("snr_db", "SNR (Es/N0, dB)"), ("cbr", "CBR (channel uses / 3HW)")):
+    axes = {"snr_db": "SNR (Es/N0, dB)", "cbr": "CBR (channel uses / 3HW)"}
+    for metric, label, xs in (("psnr", "PSNR (dB)", ("snr_db", "cbr")), ("tc_psnr", "TC-PSNR (dB)", ("snr_db", "cbr")),
+                              ("ssim", "SSIM", ("snr_db",))):
+        for x in xs:
             fig, ax = plt.subplots(figsize=(7, 4.5))
             for name, points in sorted(series.items()):
                 points = sorted(points, key=lambda p: p[x])
                 ax.plot([p[x] for p in points], [p[metric] for p in points], marker="o", label=name)
-            ax.set_xlabel(xlabel)
+            ax.set_xlabel(axes[x])
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
@@ -185,6 +254,35 @@ def write_plots(summary: list[dict[str, Any]], out: str | Path) -> list[Path]:
     paths.append(out / "psnr_per_tier.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
+    return paths + _config_plots(series, out)
+
+
+def _config_plots(series: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
+    """One PSNR-vs-SNR plot per model evaluated under several configs (the same weights sent differently: the
+    lightweight paper's Fig. 4, analog against M-QAM), ``configs_<model>_<channel>.png``."""
+    import matplotlib.pyplot as plt
+
+    by_model: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(dict)
+    for name, points in series.items():
+        if points[0]["model"]:
+            by_model[(points[0]["model"], points[0]["channel"])][name] = points
+    paths = []
+    for (model, channel), curves in sorted(by_model.items()):
+        if len({p[0]["config"] for p in curves.values()}) < 2:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for name, points in sorted(curves.items()):
+            points = sorted(points, key=lambda p: p["snr_db"])
+            ax.plot([p["snr_db"] for p in points], [p["psnr"] for p in points], marker="o", label=name)
+        ax.set_xlabel("SNR (Es/N0, dB)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(f"model {short_model(model)} on {channel}, per config")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(out / f"configs_{short_model(model)}_{channel}.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
     return paths
 
 
@@ -204,10 +302,21 @@ def compressai_json(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_report(results: str | Path, out: str | Path) -> dict[str, Any]:
-    """Summary table (``summary.json``), plots and ``compressai.json`` into ``out``; returns paths and summary."""
+    """Summary table (``summary.json``), plots, ``compressai.json`` and, where they have rows, ``models.csv``
+    (:func:`models_at`) and ``crossings.csv`` (:func:`crossings`, PSNR and SSIM) into ``out``; returns the summary,
+    the written files (``plots``, ``json``: the data files) and the two tables (``models``, ``crossings``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(results)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "compressai.json").write_text(json.dumps(compressai_json(summary), indent=1))
-    return {"summary": summary, "plots": write_plots(summary, out), "json": [out / "summary.json", out / "compressai.json"]}
+    tables = {"models": models_at(summary), "crossings": crossings(summary, "psnr") + crossings(summary, "ssim")}
+    written = [out / "summary.json", out / "compressai.json"]
+    for name, rows in tables.items():
+        if rows:
+            written.append(out / f"{name}.csv")
+            with written[-1].open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+    return {"summary": summary, "plots": write_plots(summary, out), "json": written, **tables}

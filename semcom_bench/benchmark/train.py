@@ -24,6 +24,8 @@ from semcom_bench.phy.channels import make_generator
 from semcom_bench.schemes.base import SCHEMES, TrainableScheme
 
 PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
+PROVENANCE = ("pruned_from", "prune_ratio")
+"""Checkpoint keys that say where a model came from; a run resumed from such a checkpoint keeps them."""
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -178,6 +180,7 @@ def train(
                                   hint="resume with the same scheme, settings and data, or choose a new --out")
         model.load_state_dict(payload["state_dict"])
         start = payload["step"]
+        meta.update({key: payload[key] for key in PROVENANCE if key in payload})  # a fine-tuned round stays "pruned"
     model.to(device)  # before the optimiser states load: they follow their parameters' device
     if start:
         optimizer.load_state_dict(payload["optimizer"])
