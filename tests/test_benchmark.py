@@ -105,6 +105,19 @@ def test_checkpoint_of_another_scheme_is_refused(labels: Path, tmp_path: Path) -
         train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=4, **SETTINGS, hparams={"symbols": 3}))
 
 
+def test_gradient_clipping_binds_only_above_its_norm(labels: Path, tmp_path: Path) -> None:
+    def weights(name: str, clip: float | None) -> dict[str, torch.Tensor]:
+        path = train("test-tiny", labels, tmp_path / name, TrainSettings(steps=4, **SETTINGS, clip_grad_norm=clip))
+        return load_checkpoint(path)[0].state_dict()
+
+    plain, loose, tight = weights("plain", None), weights("loose", 1e9), weights("tight", 1e-9)
+    assert all(torch.equal(plain[k], loose[k]) for k in plain)  # a norm never reached changes nothing
+    # Adam's step is scale-free except for its eps (1e-8): gradients clipped far below it barely move the weights
+    assert not all(torch.equal(plain[k], tight[k]) for k in plain)
+    with pytest.raises(SemcomError, match="clip_grad_norm"):
+        weights("bad", 0.0)
+
+
 def test_eval_rows_pairing_nan_and_report(labels: Path, tmp_path: Path) -> None:
     ckpt = train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=4, **SETTINGS), "a")
     nan_ckpt = train("test-tiny", labels, tmp_path / "nan", TrainSettings(steps=2, **SETTINGS, hparams={"nan_first": True}),

@@ -39,6 +39,8 @@ class TrainSettings:
     ``benchmarks/ntscc_regime.py``) and is not read by :func:`train`.
     ``prune_rounds`` and ``finetune_steps``: Algorithm 1 of the lightweight JSCC (:func:`train_pruned`): the pruning
     rounds after sparse training and the MSE-only fine-tuning steps after each round.
+    ``clip_grad_norm``: the largest L2 norm of the main parameters' gradient in one step (``None``: no clipping), as
+    CompressAI's example trainer clips at 1.0; it binds only on a spike, which it keeps from wrecking the weights.
     """
 
     steps: int
@@ -55,6 +57,7 @@ class TrainSettings:
     finetune_steps: int = 0
     hparams: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
+    clip_grad_norm: float | None = None
 
     def lr_at(self, step: int) -> float:
         """The learning rate of ``step``: ``lr``, or the last ``[from_step, lr]`` of ``lr_drops`` reached."""
@@ -156,6 +159,9 @@ def train(
 ) -> Path:
     """Train ``scheme`` on the images of ``labelset``; checkpoints go to ``out/checkpoint.pt``, and a run that finds one
     there continues from it (same scheme, hyper-parameters and data resolution only). Returns the checkpoint path."""
+    if settings.clip_grad_norm is not None and not settings.clip_grad_norm > 0:
+        raise SemcomError(f"clip_grad_norm must be > 0 (or None: no clipping), got {settings.clip_grad_norm}",
+                          hint="CompressAI's example trainer clips at 1.0")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = BenchmarkData(labelset)
@@ -203,6 +209,8 @@ def train(
             raise SemcomError(f"training diverged at step {step}: loss {loss.item()}", hint="lower the learning rate")
         optimizer.zero_grad()
         loss.backward()
+        if settings.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(main_params, settings.clip_grad_norm)
         optimizer.step()
         if aux_optimizer is not None and "aux_loss" in out_step:
             aux_optimizer.zero_grad()
