@@ -45,20 +45,23 @@ gives there. ``receive`` reads only the symbols, ``lengths`` and ``side`` (``rat
 training set a receiver can learn to recognise images from it (the side information is error-free), so TC-PSNR
 that does not fall with the SNR or rise with CBR means that, not a working code.
 
-Training (:meth:`InsCom.training_step`; "InsCom trains on x_T", the paper gives no loss): NTSCC's loss with every term
-restricted to what InsCom sends and is judged on. With ``M`` the batch's mask pixels and ``m`` the mask,
+Training (:meth:`InsCom.training_step`; "InsCom trains on x_T", the paper gives no loss): NTSCC's loss with ``x_T``
+as both input and target, over the whole image:
 
-    loss = SSE_m(x, x_jscc) / 3M + ntc_weight * SSE_m(x, g_s(round_ste(y))) / 3M + lmbda * (bits_y + bits_z) / M
+    loss = MSE(x_T, x_hat_T) + ntc_weight * MSE(x_T, g_s(round_ste(y))) + lmbda * (bpp_y + bpp_z)
 
-``SSE_m`` sums squared errors over mask pixels only (eq. 8's ``MSE_TC`` times ``3M``; images in ``[0, 1]``), so the
-distortion term is the TC-PSNR's MSE and pixels outside the mask (zero in ``x_T`` and unknown to the receiver inside
-occupied tokens) cost nothing. ``bits_y`` sums the entropy-model bits of the occupied tokens only (the empty ones send
-nothing whatever their entropy), ``bits_z`` the hyper-latent bits of the images with an occupied token. Dividing the
-rate by the same ``M`` as the distortion keeps NTSCC's slope: at equal ``lmbda`` a bit costs the same squared error
-in both schemes (NTSCC divides both by the image's pixels); dividing it by the image's pixels instead would make
-InsCom's bits about 1 / (mask fraction) times cheaper. A batch with no mask pixel has a zero loss (``M`` is clamped
-to 1). The training rate is drawn as NTSCC draws it, a mean of ``k_bar`` symbols per occupied token log-uniform
-between ``rate_table``'s ends, ``eta = k_bar / mean(b_i over occupied tokens)``; or log-uniform in ``eta_range``.
+with MSE and bpp per image pixel as NTSCC's. ``x_T`` is 0 outside the mask, so the model learns to reconstruct the
+mask's pixels and to put 0 around them; the receiver's 0 on empty tokens is exact and costs nothing. The rate term
+counts every token's entropy-model bits, as NTSCC trained on ``x_T`` would, although empty tokens send nothing: their
+latents still reach occupied tokens' pixels through ``g_s``'s receptive field, and the entropy term keeps them small.
+An earlier loss judged mask pixels only (divided by the batch's mask pixel count), so nothing bounded ``g_s`` outside
+the mask; test_inscom checks that output there now costs loss. Neither loss trains stably alone on synthcity's
+vehicle-following masks (~2 % of the pixels, 64 x 128, smoke model): a rare batch spikes the gradient norm from ~0.01
+to ~1e3 and the GDN synthesis diverges (the old loss after ~700 steps, this one after ~1170; the NTC term reached
+1e18 and every output saturated, so the receiver's output no longer depended on the symbols). The profiles
+therefore clip the gradient norm at 1.0 (``clip_grad_norm``), with which the same run recovers from the spike.
+The training rate is drawn as NTSCC draws it, a mean of ``k_bar`` symbols per occupied token log-uniform between
+``rate_table``'s ends, ``eta = k_bar / mean(b_i over occupied tokens)``; or log-uniform in ``eta_range``.
 
 Full-image PSNR of InsCom compares ``x_hat_T`` with ``x`` and is low by design (nothing outside the mask is sent);
 InsCom's measure is TC-PSNR (eq. 8-9) against the channel uses spent (its Fig. 3 "data volume").
@@ -236,31 +239,33 @@ class InsCom(NTSCC):
     ) -> dict[str, torch.Tensor]:
         """InsCom loss (module docstring) for ``(B, 3, H, W)`` images and their task masks at ``snr_db``.
 
-        Returns scalars: ``loss``, ``mse`` (inside the mask, through the channel; eq. 8's ``MSE_TC``), ``mse_ntc``,
-        ``psnr`` (of ``mse``), ``bpp_y`` and ``bpp_z`` (bits per mask pixel), ``cbr`` (mean payload channel uses /
-        3HW), ``side_bits`` (mean per image), ``mask_fraction``, ``eta`` and ``aux_loss`` (not in ``loss``).
+        Returns scalars: ``loss``, ``mse`` (inside the mask, through the channel; eq. 8's ``MSE_TC``, not in ``loss``),
+        ``mse_xt`` (``x_T`` against its reconstruction through the channel, the loss's term), ``mse_ntc``, ``psnr``
+        (of ``mse``), ``bpp_y`` and ``bpp_z`` (bits per image pixel), ``cbr`` (mean payload channel uses / 3HW),
+        ``side_bits`` (mean per image), ``mask_fraction``, ``eta`` and ``aux_loss`` (not in ``loss``).
         """
         self._check_images(images)
         mask = self._task_mask(images, labels)
-        tx, analysis, occupied, eta = self._masked_transmission(images, mask, None)
+        tx, analysis, _, eta = self._masked_transmission(images, mask, None)
         received, state = channel(tx.symbols, snr_db, generator)
         recon = self.receive(received, tx, state)
 
         height, width = images.shape[-2:]
-        mask_pixels = mask.sum().clamp_min(1.0)
-        mse = (((recon - images) ** 2) * mask).sum() / (3 * mask_pixels)
+        x_t = images * mask
+        mse_xt = torch.mean((recon - x_t) ** 2)
         x_ntc = self.g_s(quantize_ste(analysis.y - analysis.means) + analysis.means)
-        mse_ntc = (((x_ntc - images) ** 2) * mask).sum() / (3 * mask_pixels)
-        bits_y = -(torch.log2(analysis.y_likelihoods).sum(dim=1) * occupied).sum()
-        non_empty = occupied.flatten(1).any(dim=1).to(images.dtype)
-        bits_z = -(torch.log2(analysis.z_likelihoods).flatten(1).sum(dim=1) * non_empty).sum()
-        bpp_y, bpp_z = bits_y / mask_pixels, bits_z / mask_pixels
-        loss = mse + self.ntc_weight * mse_ntc + self.lmbda * (bpp_y + bpp_z)
+        mse_ntc = torch.mean((x_ntc - x_t) ** 2)
+        pixels = images.shape[0] * height * width
+        bpp_y = -torch.log2(analysis.y_likelihoods).sum() / pixels
+        bpp_z = -torch.log2(analysis.z_likelihoods).sum() / pixels
+        loss = mse_xt + self.ntc_weight * mse_ntc + self.lmbda * (bpp_y + bpp_z)
+        mse = (((recon - images) ** 2) * mask).sum().detach() / (3 * mask.sum().clamp_min(1.0))
         return {
             "loss": loss,
-            "mse": mse.detach(),
+            "mse": mse,
+            "mse_xt": mse_xt.detach(),
             "mse_ntc": mse_ntc.detach(),
-            "psnr": -10 * torch.log10(mse.detach().clamp_min(1e-10)),
+            "psnr": -10 * torch.log10(mse.clamp_min(1e-10)),
             "bpp_y": bpp_y.detach(),
             "bpp_z": bpp_z.detach(),
             "cbr": tx.lengths.float().mean() / (3 * height * width),
