@@ -19,6 +19,7 @@ from semcom_bench.annotate.cli import annotate_command, score_command
 from semcom_bench.benchmark.cli import app as bench_app
 from semcom_bench.datasets.cli import app as datasets_app
 from semcom_bench.errors import SemcomError
+from semcom_bench.leaderboard.cli import app as leaderboard_app
 from semcom_bench.logs import configure as configure_logging
 from semcom_bench.logs import redact
 from semcom_bench.phy.cli import app as phy_app
@@ -33,6 +34,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(labels_app, name="labels")
 app.add_typer(bench_app, name="bench")
 app.add_typer(phy_app, name="phy")
+app.add_typer(leaderboard_app, name="leaderboard")
 app.command("annotate")(annotate_command)
 labels_app.command("score")(score_command)
 err_console = Console(stderr=True)

@@ -8,7 +8,6 @@ Parquet file per table (the last version of each image wins) and removed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -36,6 +35,7 @@ from semcom_bench.annotate.patches import patch_tiers
 from semcom_bench.annotate.toif import critical_flags, task_mask
 from semcom_bench.datasets.base import DATASETS, DatasetAdapter, Sample
 from semcom_bench.errors import SemcomError
+from semcom_bench.hashing import sha256_file
 from semcom_bench.schemas import LabelSet, encode_mask, read_table, table_schema, to_table, write_table
 from semcom_bench.tasks import Task, load_task
 
@@ -103,15 +103,6 @@ class AnnotateReport:
     failed: list[str]
     skipped: list[str]
     progress: Progress
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_stages(config: AnnotateConfig, cache_dir: Path | None, ledger: Path | None = None,

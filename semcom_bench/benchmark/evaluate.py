@@ -37,6 +37,7 @@ from semcom_bench.benchmark.data import BenchmarkData, LabeledImage
 from semcom_bench.benchmark.side_info import SideInfoRule, get_rule
 from semcom_bench.benchmark.train import CHECKPOINT, load_checkpoint, resolve_device
 from semcom_bench.errors import SemcomError, ShapeMismatchError
+from semcom_bench.hashing import sha256_file
 from semcom_bench.phy.base import CHANNELS, Channel, ChannelState
 from semcom_bench.phy.channels import make_generator
 from semcom_bench.schemas import read_table, to_table, write_table
@@ -192,11 +193,7 @@ def checkpoint_file(path: str | Path) -> Path:
 
 def file_identity(path: Path) -> str:
     """``sha256:`` and the first 16 hex digits of the SHA-256 of ``path``'s bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"sha256:{digest.hexdigest()[:16]}"
+    return f"sha256:{sha256_file(path)[:16]}"
 
 
 def _build(spec: EvalSpec, data: BenchmarkData) -> tuple[Scheme | None, ModelInfo]:

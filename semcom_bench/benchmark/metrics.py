@@ -218,7 +218,7 @@ class _Pair:
         return sums, (rows[:, None] * cols[None, :]).expand(self.batch, gh, gw)
 
 
-def _db(squared_error: np.ndarray | float, pixels: np.ndarray | int) -> np.ndarray:
+def psnr_db(squared_error: np.ndarray | float, pixels: np.ndarray | int) -> np.ndarray:
     """PSNR in dB from squared-error sums over ``pixels`` pixels (3 channels each): inf when 0, NaN when no pixel."""
     with np.errstate(divide="ignore", invalid="ignore"):
         mse = np.asarray(squared_error, dtype=np.float64) / (3.0 * np.asarray(pixels, dtype=np.float64))
@@ -228,7 +228,7 @@ def _db(squared_error: np.ndarray | float, pixels: np.ndarray | int) -> np.ndarr
 def pooled_psnr(squared_error: float, pixels: int) -> float:
     """Dataset PSNR in dB from pooled squared-error sums over ``pixels`` pixels (what every report pools); ``+inf``
     when perfect, NaN without pixels or with a NaN in the sums."""
-    return float(_db(squared_error, pixels))
+    return float(psnr_db(squared_error, pixels))
 
 
 # -------------------------------------------------------------------------------------------------- SSIM, MS-SSIM
@@ -356,7 +356,7 @@ def psnr(reference: Image, reconstruction: Image) -> float:
     ``+inf`` for a perfect reconstruction, ``NaN`` if the reconstruction has a NaN pixel (see the module docstring).
     """
     sums, counts = _Pair(reference, reconstruction).region_sums(None)
-    return float(_db(sums.sum(), counts.sum()))
+    return float(psnr_db(sums.sum(), counts.sum()))
 
 
 def ssim(reference: Image, reconstruction: Image) -> float:
@@ -387,7 +387,7 @@ def tc_psnr(reference: Image, reconstruction: Image, mask: Mask) -> float:
     """
     pair = _Pair(reference, reconstruction)
     sums, counts = pair.region_sums(pair.masks(mask))
-    return float(_db(sums.sum(), counts.sum()))
+    return float(psnr_db(sums.sum(), counts.sum()))
 
 
 def _tier_sums(pair: _Pair, patch_tiers: Tiers, patch_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -404,7 +404,7 @@ def _tier_sums(pair: _Pair, patch_tiers: Tiers, patch_size: int) -> tuple[np.nda
 
 
 def _tier_dict(sums: np.ndarray, counts: np.ndarray) -> dict[int, float]:
-    return {int(t): float(_db(sums[t], counts[t])) for t in np.flatnonzero(counts)}
+    return {int(t): float(psnr_db(sums[t], counts[t])) for t in np.flatnonzero(counts)}
 
 
 def tier_psnr(reference: Image, reconstruction: Image, patch_tiers: Tiers, patch_size: int) -> dict[int, float]:
@@ -480,11 +480,11 @@ class _PooledPSNR:
 
     def compute(self) -> float:
         """dB of the MSE pooled over every image so far (``NaN`` before any update or after a NaN image)."""
-        return float(_db(sum(s.sum() for s in self._sums), sum(c.sum() for c in self._counts)))
+        return float(psnr_db(sum(s.sum() for s in self._sums), sum(c.sum() for c in self._counts)))
 
     def values(self) -> np.ndarray:
         """``(N,)`` per-image dB in update order."""
-        return _db(np.concatenate(self._sums), np.concatenate(self._counts)) if self._sums else np.zeros(0)
+        return psnr_db(np.concatenate(self._sums), np.concatenate(self._counts)) if self._sums else np.zeros(0)
 
     def sums(self) -> tuple[np.ndarray, np.ndarray]:
         """``(N,)`` per-image squared-error sums (over the 3 channels) and ``(N,)`` pixel counts, in update order."""

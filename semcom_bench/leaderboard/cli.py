@@ -1,0 +1,51 @@
+"""`semcom-bench leaderboard new | check`; torch is imported inside the commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+app = typer.Typer(help="Submit a codec: scaffold a submission and check it as the leaderboard runs it.",
+                  no_args_is_help=True)
+console = Console(width=None if sys.stdout.isatty() else 200)
+
+
+@app.command("new")
+def new_command(
+    name: Annotated[str, typer.Argument(help="Submission name: lowercase letters, digits and dashes.")],
+    out: Annotated[Optional[Path], typer.Option(help="Folder to create (default: ./NAME).")] = None,
+) -> None:
+    """Create a submission folder with a manifest, weights and a working example codec that passes every check."""
+    from semcom_bench.leaderboard.scaffold import scaffold
+
+    folder = scaffold(name, out)
+    console.print(f"wrote {folder.resolve()}; check it with `semcom-bench leaderboard check {folder}`")
+
+
+@app.command("check")
+def check_command(
+    submission: Annotated[Path, typer.Argument(help="Submission folder (with manifest.json).")],
+    side_info: Annotated[str, typer.Option(help="Side-information rule the CBR is counted with: ldpc or capacity.")]
+    = "ldpc",
+    timeout: Annotated[float, typer.Option(min=1.0, help="Wall-clock limit per process (seconds).")] = 300.0,
+    memory: Annotated[int, typer.Option(min=512, help="Address-space limit per process (MiB).")] = 8192,
+) -> None:
+    """Run the submission as the leaderboard would (transmitter and receiver in separate processes) and report
+    every rule it breaks with what to fix; exits with status 1 if any check fails."""
+    from semcom_bench.leaderboard.check import check_submission, summary_line
+
+    report = check_submission(submission, side_rule=side_info, timeout_s=timeout, memory_mib=memory)
+    table = Table(title=f"{submission}: {summary_line(report)}")
+    for column in ("check", "", "finding"):
+        table.add_column(column)
+    for finding in report.findings:
+        table.add_row(finding.check, "[green]ok[/]" if finding.ok else "[red]FAIL[/]", escape(finding.message))
+    console.print(table)
+    if not report.passed:
+        raise typer.Exit(1)
