@@ -26,7 +26,7 @@ from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.phy.base import Channel, ChannelState
 from semcom_bench.phy.power import normalize_power
 from semcom_bench.schemas import LabelSet, read_table, write_table
-from semcom_bench.schemes.base import SCHEMES, TrainableScheme, Transmission, TransmitterLabels
+from semcom_bench.schemes.base import SCHEMES, Scheme, TrainableScheme, Transmission, TransmitterLabels
 
 
 @SCHEMES.register("test-tiny")
@@ -67,6 +67,22 @@ class TinyJSCC(TrainableScheme):
         return {"loss": mse, "mse": mse}
 
 
+@SCHEMES.register("test-peek")
+class PeekingScheme(Scheme):
+    """Sends ones; its receiver notes what it was handed besides the received symbols."""
+
+    seen: list[tuple[int, ...]] = []
+
+    def transmit(self, images: torch.Tensor, rate: float, labels: Any | None = None) -> Transmission:
+        batch = images.shape[0]
+        return Transmission(torch.ones(batch, 64, dtype=torch.complex64), torch.full((batch,), 64),
+                            side={"size": tuple(images.shape[-2:])}, side_bits=torch.full((batch,), 8))
+
+    def receive(self, received: torch.Tensor, transmission: Transmission, state: ChannelState) -> torch.Tensor:
+        PeekingScheme.seen.append(tuple(transmission.symbols.shape))
+        return torch.full((received.shape[0], 3, *transmission.side["size"]), 0.5)
+
+
 SETTINGS = dict(batch_size=2, lr=5e-3, snr_train=10.0, checkpoint_every=2)
 
 
@@ -103,6 +119,14 @@ def test_checkpoint_of_another_scheme_is_refused(labels: Path, tmp_path: Path) -
         load_checkpoint(path, "deepjscc")
     with pytest.raises(SemcomError, match="another hparams"):
         train("test-tiny", labels, tmp_path / "run", TrainSettings(steps=4, **SETTINGS, hparams={"symbols": 3}))
+
+
+def test_the_receiver_is_handed_no_clean_symbols(labels: Path, tmp_path: Path) -> None:
+    PeekingScheme.seen.clear()
+    evaluate([EvalSpec("test-peek", [1.0])], labels, [0.0, 10.0], tmp_path / "r.parquet", batch_size=2, limit=2)
+    assert PeekingScheme.seen and all(shape[1] == 0 for shape in PeekingScheme.seen), PeekingScheme.seen
+    rows = read_table(tmp_path / "r.parquet", "results").to_pylist()
+    assert all(r["channel_uses"] > 64 for r in rows)  # lengths and side bits still reach the harness's count
 
 
 def test_gradient_clipping_binds_only_above_its_norm(labels: Path, tmp_path: Path) -> None:

@@ -162,7 +162,7 @@ class _RoundTrip(torch.nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         tx = self.scheme.transmit(image, self.rate, self.labels)
         received, state = _through_channel(self.channel, tx.symbols, tx.lengths, 10.0, [0])
-        return self.scheme.receive(received, tx, state)
+        return self.scheme.receive(received, tx.for_receiver(), state)
 
 
 def scheme_complexity(scheme: Scheme, image: torch.Tensor, rate: float, channel: Channel,
@@ -335,7 +335,7 @@ def _scheme_rows(spec: EvalSpec, scheme: Scheme, info: ModelInfo, rate: float, r
                 seeds = run.seeds(batch, snr)
                 received, state = _through_channel(channel, tx.symbols, tx.lengths, snr, seeds)
                 start = time.perf_counter()
-                recon = scheme.receive(received, tx, state)
+                recon = scheme.receive(received, tx.for_receiver(), state)  # what crossed, no clean symbols
                 _sync(on)
                 decode_s = (time.perf_counter() - start) / len(batch)
                 failed = getattr(scheme, "last_failed", torch.zeros(len(batch), dtype=torch.bool))

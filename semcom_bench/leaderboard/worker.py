@@ -84,11 +84,10 @@ def receive_all(scheme: Scheme, job: dict[str, Any]) -> dict[str, Any]:
         out[key] = {}
         for i, got in points.items():
             state = ChannelState(got["snr_db"], got["noise_var"], got["gains"])
-            blank = torch.zeros(got["received"].shape[0], 0, dtype=torch.complex64)
+            handed = Transmission(got["received"], got["lengths"], got["side"]).for_receiver()
             try:
                 with torch.no_grad():
-                    runs = [scheme.receive(got["received"].clone(), Transmission(blank, got["lengths"], got["side"]),
-                                           state) for _ in range(2)]
+                    runs = [scheme.receive(got["received"].clone(), handed, state) for _ in range(2)]
                 out[key][i] = {"images": runs[0], "repeatable": _same(runs[0], runs[1])}
             except Exception as err:
                 out[key][i] = _error(err)

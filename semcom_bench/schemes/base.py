@@ -61,6 +61,12 @@ class Transmission:
         """``(B,)`` int64 side-information bits per image (zeros when the scheme sends none)."""
         return self.side_bits if self.side_bits is not None else torch.zeros_like(self.lengths)
 
+    def for_receiver(self) -> Transmission:
+        """What the receiver is handed besides the received symbols: ``lengths``, ``side`` and ``side_bits``, with
+        ``symbols`` an empty ``(B, 0)`` tensor, so a receiver cannot read what was sent before the channel."""
+        empty = torch.zeros(self.symbols.shape[0], 0, dtype=self.symbols.dtype, device=self.symbols.device)
+        return Transmission(empty, self.lengths, self.side, self.side_bits)
+
 
 class Scheme(ABC):
     """A transmission scheme. ``rate`` is the scheme's own rate knob (a target CBR, NTSCC's eta...)."""
@@ -77,7 +83,8 @@ class Scheme(ABC):
     def receive(self, received: torch.Tensor, transmission: Transmission, state: ChannelState) -> torch.Tensor:
         """Reconstruct ``(B, 3, H, W)`` images in ``[0, 1]`` from the noisy ``(B, N)`` symbols.
 
-        ``transmission`` gives the receiver only what it legitimately has: ``lengths`` and ``side``.
+        ``transmission`` gives the receiver only what it legitimately has: ``lengths`` and ``side`` (the harness
+        hands it :meth:`Transmission.for_receiver`, whose ``symbols`` are empty).
         """
 
     def code_lengths(self, transmission: Transmission) -> torch.Tensor | None:
