@@ -65,7 +65,8 @@ class EvalSpec:
     metrics always read the evaluation label set, and the results' ``config`` names the labels the transmitter read.
     ``modulation`` is how a checkpoint whose scheme has a ``set_modulation`` (lightweight) sends its features
     (``None``: the scheme's default); the results' ``config`` names it for every such scheme, so each modulation
-    is its own curve.
+    is its own curve. ``prebuilt`` is a scheme built elsewhere (a leaderboard submission), ``scheme`` its name in
+    the results and ``identity`` its model identity (``sha256:`` + hex of what defines it).
     """
 
     scheme: str
@@ -75,6 +76,8 @@ class EvalSpec:
     config: str = ""
     tx_labels: str | None = None
     modulation: str | None = None
+    prebuilt: Scheme | None = None
+    identity: str = ""
 
 
 def separation_specs(cbr: float, codec: str = "hevc") -> list[EvalSpec]:
@@ -200,6 +203,8 @@ def _build(spec: EvalSpec, data: BenchmarkData) -> tuple[Scheme | None, ModelInf
     """The scheme of ``spec`` (``None`` for the capacity bound, a function of the images) and its identity."""
     if spec.scheme == "capacity":
         return None, ModelInfo("", spec.config, "")
+    if spec.prebuilt is not None:
+        return spec.prebuilt, ModelInfo(spec.identity, spec.config, "")
     if spec.checkpoint:
         path = checkpoint_file(spec.checkpoint)
         model, payload = load_checkpoint(path, spec.scheme)

@@ -1,4 +1,4 @@
-"""`semcom-bench leaderboard new | check`; torch is imported inside the commands."""
+"""`semcom-bench leaderboard new | check | suites | evaluate`; torch is imported inside the commands."""
 
 from __future__ import annotations
 
@@ -49,3 +49,44 @@ def check_command(
     console.print(table)
     if not report.passed:
         raise typer.Exit(1)
+
+
+@app.command("suites")
+def suites_command() -> None:
+    """List the benchmark suites: label set (content hash), channels, SNRs, CBR points, side-information rule."""
+    from semcom_bench.leaderboard.suites import load_suites
+
+    table = Table(title="benchmark suites")
+    for column in ("suite", "label set", "channels", "SNR dB", "CBR", "side info", "hidden", "description"):
+        table.add_column(column)
+    for suite in load_suites().values():
+        table.add_row(suite.name, str(suite.labelset_hash), ",".join(suite.channels),
+                      ",".join(f"{s:g}" for s in suite.snrs), ",".join(f"{c:g}" for c in suite.cbrs),
+                      suite.side_rule, "yes" if suite.hidden else "no", suite.description)
+    console.print(table)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    submission: Annotated[Path, typer.Argument(help="Submission folder (with manifest.json).")],
+    suite: Annotated[str, typer.Option(help="Benchmark suite (`semcom-bench leaderboard suites`).")] = "synthcity-smoke",
+    out: Annotated[Path, typer.Option(help="The suite's results folder (shared by every entry).")] = Path("leaderboard"),
+    labels: Annotated[Optional[Path], typer.Option(
+        help="The suite's label set (hidden suites; synthcity suites are built in OUT/cache).")] = None,
+    check: Annotated[bool, typer.Option(help="Run `leaderboard check` first and stop if it fails.")] = True,
+) -> None:
+    """Evaluate a submission on a suite: every entry sees the same seeded channel draws; a rerun adds nothing twice."""
+    from semcom_bench.leaderboard.check import check_submission, summary_line
+    from semcom_bench.leaderboard.suites import evaluate_submission, get_suite
+
+    chosen = get_suite(suite)
+    if check:
+        report = check_submission(submission, side_rule=chosen.side_rule)
+        if not report.passed:
+            for finding in report.findings:
+                if not finding.ok:
+                    console.print(f"[red]FAIL[/] {finding.check}: {escape(finding.message)}")
+            console.print(f"{submission}: {summary_line(report)}; fix it before it is evaluated")
+            raise typer.Exit(1)
+    results = evaluate_submission(submission, chosen, out, labels)
+    console.print(f"results: {results.resolve()}")

@@ -8,6 +8,7 @@ plus, added by :meth:`LabelSet.create`, ``schema_version``, ``package_version`` 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ MANIFEST_NAME = "manifest.json"
 _REQUIRED: dict[str, type] = {"dataset": str, "split": str, "config": dict}
 _AUTOMATIC = ("schema_version", "package_version", "created_at")
 _MAKE_HINT = "make a label set with `semcom-bench annotate --out DIR`"
+CONTENT_TABLES = ("images", "objects", "patches", "task_masks")
+"""What a benchmark reads of a label set: its images (by content hash), objects, patch tiers and task masks."""
 
 
 class LabelSet:
@@ -125,6 +128,19 @@ class LabelSet:
     def read(self, table: str) -> pa.Table:
         """Read and validate table ``table``."""
         return read_table(self.table_path(table), table)
+
+    def content_hash(self, tables: tuple[str, ...] = CONTENT_TABLES) -> str:
+        """``sha256:`` + 16 hex digits of the values of ``tables`` (rows in sorted order, file paths left out): the
+        same for two label sets with the same images and labels, wherever they live and whichever pyarrow wrote them.
+        A benchmark suite names its label set by it."""
+        digest = hashlib.sha256()
+        for table in tables:
+            rows = [json.dumps({k: v for k, v in row.items() if k != "path"}, sort_keys=True, default=repr)
+                    for row in self.read(table).to_pylist()]
+            digest.update(f"{table}:{len(rows)}\n".encode())
+            for row in sorted(rows):
+                digest.update(row.encode() + b"\n")
+        return f"sha256:{digest.hexdigest()[:16]}"
 
     def __repr__(self) -> str:
         return f"LabelSet({str(self._path)!r}, tables={self.tables()})"
