@@ -148,6 +148,18 @@ def test_a_nan_image_poisons_only_the_resamples_that_draw_it() -> None:
     assert 0.25 < np.isfinite(samples).mean() < 0.5  # (19/20)^20 = 36 % of resamples miss image 3
 
 
+def test_resamples_without_the_metrics_region_are_left_out_of_its_interval() -> None:
+    rows = _spread("a")
+    for row in rows[1:]:
+        row["tc_sse"], row["tc_pixels"] = 0.0, 0  # only image 0 has task-critical pixels
+    samples = score_points(rows, resamples=1000).samples[(_entry("a"), POINT)]["tc_psnr"]
+    assert np.isnan(samples[1:]).any() and math.isfinite(samples[0])
+    low, high = interval(samples)
+    assert low == high == pytest.approx(samples[0])  # every defining resample pools image 0 alone
+    rows[0]["sse"] = math.nan
+    assert all(math.isnan(v) for v in interval(score_points(rows, resamples=50).samples[(_entry("a"), POINT)]["psnr"]))
+
+
 # ------------------------------------------------------------------------------------------------------ ranking
 
 

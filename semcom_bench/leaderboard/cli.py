@@ -1,4 +1,4 @@
-"""`semcom-bench leaderboard new | check | suites | evaluate`; torch is imported inside the commands."""
+"""`semcom-bench leaderboard new | check | suites | evaluate | render`; torch is imported inside the commands."""
 
 from __future__ import annotations
 
@@ -90,3 +90,16 @@ def evaluate_command(
             raise typer.Exit(1)
     results = evaluate_submission(submission, chosen, out, labels)
     console.print(f"results: {results.resolve()}")
+
+
+@app.command("render")
+def render_command(
+    results: Annotated[Path, typer.Argument(help="A suite's results folder (from `leaderboard evaluate --out`).")]
+    = Path("leaderboard"),
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the site (default: RESULTS/site).")] = None,
+) -> None:
+    """Write the leaderboard as Markdown, CSV / Parquet and one static, sortable HTML page with plots."""
+    from semcom_bench.leaderboard.render import render
+
+    for path in render(results, out):
+        console.print(f"wrote {path.resolve()}")

@@ -186,10 +186,13 @@ def _metrics(sums: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile interval of the resamples ``samples[1:]`` (index 0 is the point estimate); NaN when a resample is
-    NaN (it drew an image with a NaN value, or no pixel of the metric's region)."""
+    """Percentile interval of the resamples ``samples[1:]`` (index 0 is the point estimate). Resamples where the
+    metric is undefined (NaN: they drew no pixel of its region, e.g. no tier-3 patch) are left out; NaN when the
+    point estimate itself is NaN (a NaN value in the sample) or no resample defines the metric."""
+    if math.isnan(samples[0]) or np.isnan(samples[1:]).all():
+        return math.nan, math.nan
     tail = 50.0 * (1.0 - confidence)
-    low, high = np.percentile(samples[1:], [tail, 100.0 - tail])
+    low, high = np.nanpercentile(samples[1:], [tail, 100.0 - tail])
     return float(low), float(high)
 
 

@@ -24,6 +24,8 @@ from semcom_bench.leaderboard.manifest import MANIFEST, Manifest
 SUITES_FILE = Path(__file__).with_name("suites.yaml")
 SUITE_FILE = "suite.json"
 RESULTS = "results.parquet"
+ENTRIES = "entries"
+"""Subfolder of a results folder: one card per evaluated submission (its manifest, identity, scoring version)."""
 
 
 @dataclass(frozen=True)
@@ -133,4 +135,11 @@ def evaluate_submission(root: str | Path, suite: Suite, out: str | Path, labels:
     for channel in suite.channels:
         evaluate([spec], labels, list(suite.snrs), out / RESULTS, channel=channel, seed=suite.seed,
                  side_rule=suite.side_rule, device=device)
+    from semcom_bench import __version__
+
+    cards = out / ENTRIES
+    cards.mkdir(exist_ok=True)
+    card = {"model": spec.identity, "manifest": json.loads((manifest.root / MANIFEST).read_text()),
+            "scored_by": f"semcom-bench {__version__}"}
+    (cards / f"{spec.identity.removeprefix('sha256:')}.json").write_text(json.dumps(card, indent=1) + "\n")
     return out / RESULTS

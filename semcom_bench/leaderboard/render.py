@@ -1,0 +1,200 @@
+"""``semcom-bench leaderboard render``: a suite's results as Markdown, CSV / Parquet and one static HTML page.
+
+The page is self-contained (inline CSS, script and PNG plots; no network): sortable ranking and per-tier tables, the
+rate-distortion and SNR plots, and each entry's manifest, model identity and the toolkit version that scored it.
+A hidden suite publishes aggregates only: the ranking and the per-point table, never per-image rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from semcom_bench.errors import SemcomError
+from semcom_bench.leaderboard.suites import ENTRIES, RESULTS, SUITE_FILE, get_suite
+
+RANK_METRIC = "tc_psnr"
+COLUMNS = (("tc_psnr", "TC-PSNR"), ("psnr", "PSNR"), ("psnr_tier3", "tier 3 (high)"), ("psnr_tier2", "tier 2"),
+           ("psnr_tier1", "tier 1"), ("psnr_tier0", "tier 0 (bg)"), ("ssim", "SSIM"), ("ms_ssim", "MS-SSIM"),
+           ("cbr", "CBR"))
+"""The leaderboard's columns: metric key and heading."""
+
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0], rows = Array.from(body.rows);
+      var up = th.getAttribute("data-dir") !== "asc";
+      table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("data-dir"); });
+      th.setAttribute("data-dir", up ? "asc" : "desc");
+      rows.sort(function (a, b) {
+        var x = a.cells[col].getAttribute("data-value"), y = b.cells[col].getAttribute("data-value");
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var c = (isNaN(nx) || isNaN(ny)) ? String(x).localeCompare(String(y)) : nx - ny;
+        return up ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""
+
+
+def _name(row: dict[str, Any]) -> str:
+    return f"{row['scheme']} {row['config']}".strip()
+
+
+def leaderboard_rows(folder: Path, resamples: int = 1000) -> tuple[dict[str, Any], list[dict[str, Any]],
+                                                                   list[dict[str, Any]]]:
+    """``(suite marker, ranked rows, per-point rows)`` of the results in ``folder``; ranked rows hold the rank,
+    ties, every :data:`COLUMNS` metric's mean with its 95 % paired-bootstrap interval, and the entry's manifest."""
+    from semcom_bench.leaderboard.scores import entry_summaries, point_table, rank_entries, score_points
+    from semcom_bench.schemas import read_table
+
+    marker_file, results = folder / SUITE_FILE, folder / RESULTS
+    if not marker_file.is_file() or not results.is_file():
+        raise SemcomError(f"{folder} holds no leaderboard results", hint="evaluate an entry with "
+                          "`semcom-bench leaderboard evaluate SUBMISSION --out DIR` first")
+    marker = json.loads(marker_file.read_text())
+    scores = score_points(read_table(results, "results").to_pylist(), resamples=resamples)
+    summaries = {tuple(s[c] for c in ("scheme", "model", "config", "side_rule")): s for s in entry_summaries(scores)}
+    ranked = []
+    for row in rank_entries(scores, RANK_METRIC):
+        key = (row["scheme"], row["model"], row["config"], row["side_rule"])
+        card = folder / ENTRIES / f"{row['model'].removeprefix('sha256:')}.json"
+        ranked.append({**summaries[key], "rank": row["rank"], "tied_with": [_name(e._asdict()) for e in row["tied_with"]],
+                       "entry": _name(row), "card": json.loads(card.read_text()) if card.is_file() else None})
+    return marker, ranked, point_table(scores)
+
+
+def _cell(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def markdown(marker: dict[str, Any], ranked: list[dict[str, Any]]) -> str:
+    """The ranking as a Markdown table (for a README): rank (ties share one), entry, metrics with 95 % intervals."""
+    lines = [f"Suite `{marker['suite']}` (label set {marker['labelset_hash']}), ranked by TC-PSNR (dB, mean over the "
+             "grid); [low, high] is the 95 % paired-bootstrap interval; entries that share a rank are tied.", "",
+             "| rank | entry | model | " + " | ".join(h for _, h in COLUMNS) + " |",
+             "|---:|---|---|" + "---:|" * len(COLUMNS)]
+    for row in ranked:
+        cells = [f"{_cell(row[m])} [{_cell(row[m + '_low'])}, {_cell(row[m + '_high'])}]" if m != "cbr"
+                 else _cell(row[m]) for m, _ in COLUMNS]
+        lines.append(f"| {row['rank']} | {row['entry']} | {row['model'].removeprefix('sha256:')[:8] or '-'} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plots(points: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(title, base64 PNG)``: TC-PSNR and PSNR against CBR per SNR, and against SNR per rate."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    for metric, label in (("tc_psnr", "TC-PSNR (dB)"), ("psnr", "PSNR (dB)")):
+        for x, xlabel in (("cbr", "CBR (channel uses / 3HW)"), ("snr_db", "SNR (dB)")):
+            fig, ax = plt.subplots(figsize=(7, 4.2))
+            groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
+            for p in points:  # a curve per entry and SNR (against CBR) or per entry and rate (against SNR)
+                key = (_name(p), p["channel"], p["snr_db"] if x == "cbr" else p["rate"])
+                groups.setdefault(key, []).append(p)
+            for (name, channel, fixed), group in sorted(groups.items()):
+                group.sort(key=lambda p: p[x])
+                tag = f"{fixed:g} dB" if x == "cbr" else f"rate {fixed:g}"
+                ax.plot([p[x] for p in group], [p[metric] for p in group], marker="o",
+                        label=f"{name} [{channel}] {tag}")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6)
+            fig.tight_layout()
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=100)
+            plt.close(fig)
+            out.append((f"{label} against {xlabel.split(' (')[0]}", base64.b64encode(buffer.getvalue()).decode()))
+    return out
+
+
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], table_id: str) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for key, _ in columns:
+            value = row.get(key)
+            sort = value if isinstance(value, (int, float)) and value == value else str(value)
+            shown = _cell(value)
+            if f"{key}_low" in row:
+                shown += f" <small>[{_cell(row[key + '_low'])}, {_cell(row[key + '_high'])}]</small>"
+            cells.append(f'<td data-value="{html.escape(str(sort))}">{shown}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def html_page(marker: dict[str, Any], ranked: list[dict[str, Any]], points: list[dict[str, Any]],
+              hidden: bool) -> str:
+    """One static page: ranking, per-point table (aggregates), plots, and every entry's card."""
+    from semcom_bench import __version__
+
+    rank_cols = [("rank", "rank"), ("entry", "entry"), *COLUMNS]
+    for row in points:
+        row["entry"] = _name(row)
+    point_cols = [("entry", "entry"), ("channel", "channel"), ("snr_db", "SNR dB"), ("rate", "rate"),
+                  ("images", "images"), *COLUMNS]
+    cards = []
+    for row in ranked:
+        card = row["card"]
+        details = html.escape(json.dumps(card, indent=1)) if card else "built-in scheme of semcom-bench"
+        cards.append(f"<details><summary>{html.escape(row['entry'])} ({html.escape(row['model'] or 'no model')})"
+                     f"</summary><pre>{details}</pre></details>")
+    plots = "".join(f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{png}">'
+                    f"<figcaption>{html.escape(t)}</figcaption></figure>" for t, png in _plots(points))
+    note = "<p>Hidden suite: aggregate scores only.</p>" if hidden else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>semcom-bench leaderboard: {html.escape(marker['suite'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{cursor:pointer;background:#f3f3f3}}
+td:nth-child(2){{text-align:left}}figure{{display:inline-block;margin:0 1em 1em 0}}</style></head>
+<body><h1>Leaderboard: {html.escape(marker['suite'])}</h1>
+<p>Label set {html.escape(marker['labelset_hash'])}; ranked by TC-PSNR (dB, mean over each entry's grid), 95 %
+paired-bootstrap intervals over images; entries that share a rank are tied. Scored by semcom-bench
+{html.escape(__version__)}. Click a column heading to sort.</p>{note}
+<h2>Ranking</h2>{_table(ranked, rank_cols, "ranking")}
+<h2>Per channel, SNR and rate</h2>{_table(points, point_cols, "points")}
+<h2>Plots</h2>{plots}
+<h2>Entries</h2>{''.join(cards)}
+<script>{SORT_SCRIPT}</script></body></html>
+"""
+
+
+def render(folder: str | Path, out: str | Path | None = None, resamples: int = 1000) -> list[Path]:
+    """Write ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.parquet``, ``points.csv`` and ``index.html``
+    for the results in ``folder`` into ``out`` (default ``folder/site``); returns the files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    out = Path(out) if out is not None else folder / "site"
+    out.mkdir(parents=True, exist_ok=True)
+    marker, ranked, points = leaderboard_rows(folder, resamples)
+    hidden = get_suite(marker["suite"]).hidden
+    flat = [{"rank": r["rank"], "entry": r["entry"], "model": r["model"], "tied_with": "; ".join(r["tied_with"]),
+             **{k: r[k] for m, _ in COLUMNS for k in (m, f"{m}_low", f"{m}_high") if k in r}} for r in ranked]
+    written = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.parquet", out / "points.csv",
+               out / "index.html"]
+    written[0].write_text(markdown(marker, ranked))
+    for rows, path in ((flat, written[1]), (points, written[3])):
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    pq.write_table(pa.Table.from_pylist(flat), written[2])
+    written[4].write_text(html_page(marker, ranked, points, hidden))
+    return written

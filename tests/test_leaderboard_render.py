@@ -1,0 +1,90 @@
+"""`leaderboard render`: Markdown, CSV / Parquet and a static page that loads offline in headless Chromium with no
+console errors and sorts its tables."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from semcom_bench.leaderboard.render import render
+from semcom_bench.leaderboard.scaffold import scaffold
+from semcom_bench.leaderboard.suites import evaluate_submission, get_suite
+
+pytestmark = pytest.mark.slow
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two entries on synthcity-smoke: the scaffold's codec at 1/16 and 1/8, and one at 1/24 only."""
+    folder = tmp_path_factory.mktemp("board")
+    suite = get_suite("synthcity-smoke")
+    evaluate_submission(scaffold("dct-wide", folder / "wide"), suite, folder / "results")
+    narrow = scaffold("dct-narrow", folder / "narrow")
+    manifest = json.loads((narrow / "manifest.json").read_text())
+    manifest["operating_points"] = [{"rate": 2 / 48, "cbr": 0.0433}]  # two symbols per 4x4 patch
+    (narrow / "manifest.json").write_text(json.dumps(manifest))
+    evaluate_submission(narrow, suite, folder / "results")
+    render(folder / "results", folder / "site", resamples=200)
+    return folder / "site"
+
+
+def test_tables_rank_both_entries_with_intervals(site: Path) -> None:
+    rows = list(csv.DictReader((site / "leaderboard.csv").open()))
+    assert [r["entry"] for r in rows] == ["dct-wide 0.1.0", "dct-narrow 0.1.0"]  # more symbols, better TC-PSNR
+    assert [int(r["rank"]) for r in rows] == [1, 2]
+    for r in rows:
+        assert float(r["tc_psnr_low"]) <= float(r["tc_psnr"]) <= float(r["tc_psnr_high"])
+    assert pq.read_table(site / "leaderboard.parquet").num_rows == 2
+    text = (site / "leaderboard.md").read_text()
+    assert "| 1 | dct-wide 0.1.0 |" in text and "synthcity-smoke" in text
+    points = list(csv.DictReader((site / "points.csv").open()))
+    assert len(points) == (2 + 1) * 4  # rate points x SNRs
+    page = (site / "index.html").read_text()
+    assert "http://" not in page and "https://" not in page  # nothing to fetch: it loads offline
+    assert '"license": "MIT"' in html.unescape(page) and "scored_by" in page  # each entry's card
+
+
+@pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get("CI"),
+                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+def test_the_page_loads_offline_without_console_errors_and_sorts(site: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER or "/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get((site / "index.html").resolve().as_uri())
+        assert driver.title.startswith("semcom-bench leaderboard")
+        table = driver.find_element(By.ID, "points")
+        header = table.find_elements(By.TAG_NAME, "th")
+        column = [h.text for h in header].index("TC-PSNR")
+
+        def values() -> list[float]:
+            return [float(row.find_elements(By.TAG_NAME, "td")[column].get_attribute("data-value"))
+                    for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+        before = values()
+        header[column].click()
+        assert values() == sorted(before)
+        header[column].click()
+        assert values() == sorted(before, reverse=True)
+        images = driver.find_elements(By.TAG_NAME, "img")
+        assert len(images) == 4 and all(driver.execute_script("return arguments[0].naturalWidth", i) > 0
+                                         for i in images)
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        driver.quit()
