@@ -18,10 +18,12 @@ from semcom_bench.benchmark.train import load_profile, train
 from semcom_bench.datasets.base import DATASETS
 from semcom_bench.datasets.stats import DatasetStats, dataset_stats
 from semcom_bench.datasets.synthcity import generate
+from semcom_bench.leaderboard.suites import get_suite, publish_baselines
 
 DEMO_TASK = "pedestrian-collision-warning"
 DEMO_SNRS = [-3.0, 0.0, 3.0, 10.0]
 DEMO_CBR = 1 / 16
+DEMO_SUITE = "synthcity-smoke"  # its label set is the demo's default held-out split
 # eta of the variable-rate schemes: their smoke models' CBR runs from ~1/100 to past Deep JSCC's 1/16 over these.
 ETAS = [0.025, 0.1, 0.4, 1.6]
 # Every trainable scheme with its rate points (none: the model's fixed CBR); oosc reads the static labeler's tiers.
@@ -89,7 +91,8 @@ def run_demo(
     labeler, and the static labeler for OOSC), score the heuristic labels against the truth, train every trainable
     scheme (:data:`TRAINED`) with the ``smoke`` profile (``steps`` overrides it for all), evaluate them with the
     separation baseline and the capacity bound over AWGN on the heuristic val labels (OOSC's transmitter reading the
-    static ones), and write the report."""
+    static ones), write the report, and, when the val split is suite synthcity-smoke's (the defaults), publish the
+    results as the suite's baseline leaderboard in ``out/leaderboard``."""
     def stage(name: str) -> Callable[[int, int], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
 
@@ -113,7 +116,11 @@ def run_demo(
     results = evaluate(specs, labels["heuristic", "val"], DEMO_SNRS, out / "results.parquet",
                        progress=stage("evaluate"))
     report = write_report(results, out / "report")
-    return DemoResult(stats, scores, report["summary"], {
+    outputs = {
         "synthcity dataset (Cityscapes layout)": root, "label sets": out, "checkpoints": out / "runs",
         "results": results, "report (plots, summary.json, compressai.json)": out / "report",
-    }, trained)
+    }
+    site = publish_baselines(results, labels["heuristic", "val"], out / "leaderboard", get_suite(DEMO_SUITE))
+    if site is not None:  # only the default held-out split is the suite's label set
+        outputs[f"leaderboard of the baselines on {DEMO_SUITE} (index.html, leaderboard.md)"] = site
+    return DemoResult(stats, scores, report["summary"], outputs, trained)

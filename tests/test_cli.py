@@ -58,5 +58,7 @@ def test_demo_prints_where_outputs_are(tmp_path: Path) -> None:
     assert "channel uses per importance tier" in done.stdout
     assert "training steps per scheme: deepjscc 3, ntscc 3, oosc 3" in done.stdout  # says how short training was
     assert (tmp_path / "demo" / "report" / "psnr_vs_snr.png").is_file()
+    # two held-out images are not suite synthcity-smoke's label set: no leaderboard claims to be it
+    assert "leaderboard of the baselines" not in done.stderr and not (tmp_path / "demo" / "leaderboard").exists()
     again = run("demo", "--out", str(tmp_path / "demo"), "--n", "6", "--n-eval", "2", "--steps", "3")
     assert again.returncode == 0, again.stderr  # resumes: nothing to redo is not an error

@@ -50,6 +50,8 @@ def test_tables_rank_both_entries_with_intervals(site: Path) -> None:
     page = (site / "index.html").read_text()
     assert "http://" not in page and "https://" not in page  # nothing to fetch: it loads offline
     assert '"license": "MIT"' in html.unescape(page) and "scored_by" in page  # each entry's card
+    docs = {p.name: json.loads(p.read_text()) for p in (site / "compressai").glob("*.json")}
+    assert len(docs) == 2 and all(len(d["results"]["tc-psnr"]) == len(d["results"]["cbr"]) for d in docs.values())
 
 
 @pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get("CI"),

@@ -98,3 +98,23 @@ def test_the_cli_checks_before_it_evaluates(tmp_path: Path) -> None:
                            str(tmp_path / "board")], capture_output=True, text=True, timeout=600)
     assert done.returncode == 1 and "FAIL cbr" in done.stdout and "fix it before it is evaluated" in done.stdout
     assert not (tmp_path / "board" / "results.parquet").exists()
+
+
+@pytest.mark.slow
+def test_built_in_baselines_are_published_only_on_the_suites_own_labels(tmp_path: Path) -> None:
+    from semcom_bench.benchmark.evaluate import EvalSpec, evaluate
+    from semcom_bench.leaderboard.suites import publish_baselines
+
+    labels = suite_labels(SMOKE, tmp_path / "cache")
+    results = evaluate([EvalSpec("capacity", list(SMOKE.cbrs), options={"codec": "hevc"}, config="hevc at capacity")],
+                       labels, list(SMOKE.snrs), tmp_path / "results.parquet", seed=SMOKE.seed,
+                       side_rule=SMOKE.side_rule)
+    site = publish_baselines(results, labels, tmp_path / "board", SMOKE)
+    assert site is not None and "| 1 | capacity hevc at capacity |" in (site / "leaderboard.md").read_text()
+    other = synthcity_label_sets(tmp_path / "other", 1, 2, 5, (128, 256), SMOKE.task)["heuristic", "val"]
+    assert publish_baselines(results, other, tmp_path / "board2", SMOKE) is None
+    assert not (tmp_path / "board2").exists()
+    few = evaluate([EvalSpec("capacity", list(SMOKE.cbrs), options={"codec": "hevc"}, config="hevc at capacity")],
+                   labels, [10.0], tmp_path / "few.parquet", side_rule=SMOKE.side_rule)
+    with pytest.raises(SemcomError, match="not suite 'synthcity-smoke'"):
+        publish_baselines(few, labels, tmp_path / "board3", SMOKE)

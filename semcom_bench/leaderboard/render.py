@@ -51,10 +51,17 @@ def _name(row: dict[str, Any]) -> str:
 
 
 def leaderboard_rows(folder: Path, resamples: int = 1000) -> tuple[dict[str, Any], list[dict[str, Any]],
-                                                                   list[dict[str, Any]]]:
-    """``(suite marker, ranked rows, per-point rows)`` of the results in ``folder``; ranked rows hold the rank,
-    ties, every :data:`COLUMNS` metric's mean with its 95 % paired-bootstrap interval, and the entry's manifest."""
-    from semcom_bench.leaderboard.scores import entry_summaries, point_table, rank_entries, score_points
+                                                                   list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(suite marker, ranked rows, per-point rows, CompressAI-style documents)`` of the results in ``folder``;
+    ranked rows hold the rank, ties, every :data:`COLUMNS` metric's mean with its 95 % paired-bootstrap interval,
+    and the entry's card (``None`` for built-in schemes)."""
+    from semcom_bench.leaderboard.scores import (
+        compressai_json,
+        entry_summaries,
+        point_table,
+        rank_entries,
+        score_points,
+    )
     from semcom_bench.schemas import read_table
 
     marker_file, results = folder / SUITE_FILE, folder / RESULTS
@@ -70,7 +77,7 @@ def leaderboard_rows(folder: Path, resamples: int = 1000) -> tuple[dict[str, Any
         card = folder / ENTRIES / f"{row['model'].removeprefix('sha256:')}.json"
         ranked.append({**summaries[key], "rank": row["rank"], "tied_with": [_name(e._asdict()) for e in row["tied_with"]],
                        "entry": _name(row), "card": json.loads(card.read_text()) if card.is_file() else None})
-    return marker, ranked, point_table(scores)
+    return marker, ranked, point_table(scores), compressai_json(scores)
 
 
 def _cell(value: Any) -> str:
@@ -175,15 +182,16 @@ paired-bootstrap intervals over images; entries that share a rank are tied. Scor
 
 
 def render(folder: str | Path, out: str | Path | None = None, resamples: int = 1000) -> list[Path]:
-    """Write ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.parquet``, ``points.csv`` and ``index.html``
-    for the results in ``folder`` into ``out`` (default ``folder/site``); returns the files."""
+    """Write ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.parquet``, ``points.csv``, ``index.html`` and
+    ``compressai/<entry>.json`` for the results in ``folder`` into ``out`` (default ``folder/site``); returns the
+    files."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder = Path(folder)
     out = Path(out) if out is not None else folder / "site"
     out.mkdir(parents=True, exist_ok=True)
-    marker, ranked, points = leaderboard_rows(folder, resamples)
+    marker, ranked, points, documents = leaderboard_rows(folder, resamples)
     hidden = get_suite(marker["suite"]).hidden
     flat = [{"rank": r["rank"], "entry": r["entry"], "model": r["model"], "tied_with": "; ".join(r["tied_with"]),
              **{k: r[k] for m, _ in COLUMNS for k in (m, f"{m}_low", f"{m}_high") if k in r}} for r in ranked]
@@ -197,4 +205,9 @@ def render(folder: str | Path, out: str | Path | None = None, resamples: int = 1
             writer.writerows(rows)
     pq.write_table(pa.Table.from_pylist(flat), written[2])
     written[4].write_text(html_page(marker, ranked, points, hidden))
+    (out / "compressai").mkdir(exist_ok=True)
+    for doc in documents:
+        name = "".join(c if c.isalnum() or c in "-." else "_" for c in doc["name"]) + ".json"
+        written.append(out / "compressai" / name)
+        written[-1].write_text(json.dumps(doc, indent=1) + "\n")
     return written

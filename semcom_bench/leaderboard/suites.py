@@ -143,3 +143,26 @@ def evaluate_submission(root: str | Path, suite: Suite, out: str | Path, labels:
             "scored_by": f"semcom-bench {__version__}"}
     (cards / f"{spec.identity.removeprefix('sha256:')}.json").write_text(json.dumps(card, indent=1) + "\n")
     return out / RESULTS
+
+
+def publish_baselines(results: Path, labels: Path, out: Path, suite: Suite) -> Path | None:
+    """The built-in schemes' results (a ``bench eval`` table made on ``labels``) as the baseline entries of
+    ``suite`` in ``out``, rendered; ``None`` (nothing written) when ``labels`` is not the suite's label set. The
+    results must have been made with the suite's seed, channels, SNRs and side rule (``make demo``'s are)."""
+    import shutil
+
+    from semcom_bench.leaderboard.render import render
+    from semcom_bench.schemas import LabelSet, read_table
+
+    found = LabelSet.open(labels).content_hash()
+    if found != suite.labelset_hash:
+        return None
+    rows = read_table(results, "results").to_pylist()
+    grid = ({r["channel"] for r in rows}, {r["snr_db"] for r in rows}, {r["side_rule"] for r in rows})
+    if grid != (set(suite.channels), set(suite.snrs), {suite.side_rule}):
+        raise SemcomError(f"{results} was evaluated on channels, SNRs and side rules {grid}, not suite "
+                          f"{suite.name!r}'s", hint="evaluate with the suite's grid (`leaderboard suites`)")
+    claim_folder(out, suite, found)
+    shutil.copyfile(results, out / RESULTS)  # the harness's rows, as they are: one table per suite folder
+    render(out)
+    return out / "site"
