@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from semcom_bench.errors import SemcomError
 from semcom_bench.leaderboard.render import render
 from semcom_bench.leaderboard.scaffold import scaffold
 from semcom_bench.leaderboard.suites import evaluate_submission, get_suite
@@ -21,24 +22,34 @@ pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
+def _codec(folder: Path, name: str, symbols: list[int]) -> Path:
+    """The scaffold's codec sending ``symbols`` complex symbols per 4x4 patch at its operating points."""
+    root = scaffold(name, folder / name)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["operating_points"] = [{"rate": k / 48, "cbr": k / 48 + 0.002} for k in symbols]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two entries on synthcity-smoke: the scaffold's codec at 1/16 and 1/8, and one at 1/24 only."""
+def board(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two entries on synthcity-smoke: the same codec at 2, 3, 4 and 6 symbols per patch, and at 1, 2, 3 and 4."""
     folder = tmp_path_factory.mktemp("board")
     suite = get_suite("synthcity-smoke")
-    evaluate_submission(scaffold("dct-wide", folder / "wide"), suite, folder / "results")
-    narrow = scaffold("dct-narrow", folder / "narrow")
-    manifest = json.loads((narrow / "manifest.json").read_text())
-    manifest["operating_points"] = [{"rate": 2 / 48, "cbr": 0.0433}]  # two symbols per 4x4 patch
-    (narrow / "manifest.json").write_text(json.dumps(manifest))
-    evaluate_submission(narrow, suite, folder / "results")
-    render(folder / "results", folder / "site", resamples=200)
-    return folder / "site"
+    evaluate_submission(_codec(folder, "dct-wide", [2, 3, 4, 6]), suite, folder / "results")
+    evaluate_submission(_codec(folder, "dct-narrow", [1, 2, 3, 4]), suite, folder / "results")
+    return folder / "results"
+
+
+@pytest.fixture(scope="module")
+def site(board: Path) -> Path:
+    render(board, board.parent / "site", resamples=200, reference="dct-wide 0.1.0")
+    return board.parent / "site"
 
 
 def test_tables_rank_both_entries_with_intervals(site: Path) -> None:
     rows = list(csv.DictReader((site / "leaderboard.csv").open()))
-    assert [r["entry"] for r in rows] == ["dct-wide 0.1.0", "dct-narrow 0.1.0"]  # more symbols, better TC-PSNR
+    assert [r["entry"] for r in rows] == ["dct-wide 0.1.0", "dct-narrow 0.1.0"]  # more symbols, higher mean
     assert [int(r["rank"]) for r in rows] == [1, 2]
     for r in rows:
         assert float(r["tc_psnr_low"]) <= float(r["tc_psnr"]) <= float(r["tc_psnr_high"])
@@ -46,12 +57,24 @@ def test_tables_rank_both_entries_with_intervals(site: Path) -> None:
     text = (site / "leaderboard.md").read_text()
     assert "| 1 | dct-wide 0.1.0 |" in text and "synthcity-smoke" in text
     points = list(csv.DictReader((site / "points.csv").open()))
-    assert len(points) == (2 + 1) * 4  # rate points x SNRs
+    assert len(points) == (4 + 4) * 4  # rate points x SNRs
     page = (site / "index.html").read_text()
     assert "http://" not in page and "https://" not in page  # nothing to fetch: it loads offline
     assert '"license": "MIT"' in html.unescape(page) and "scored_by" in page  # each entry's card
     docs = {p.name: json.loads(p.read_text()) for p in (site / "compressai").glob("*.json")}
     assert len(docs) == 2 and all(len(d["results"]["tc-psnr"]) == len(d["results"]["cbr"]) for d in docs.values())
+
+
+def test_bd_of_the_same_codec_at_other_rates_is_about_zero(board: Path, site: Path) -> None:
+    text = (site / "leaderboard.md").read_text()
+    bd = [line.split("|") for line in text.splitlines() if line.startswith("| dct-narrow 0.1.0 | awgn |")]
+    assert len(bd) == 4  # one row per SNR
+    for row in bd:  # on the CBRs both cover (2..4 symbols per patch) the two curves are one codec's
+        assert abs(float(row[4])) < 0.3, row
+        # BD-rate needs TC-PSNR rising strictly with CBR; this analog codec's does not at every SNR, and says so
+        assert (row[5].strip() != "n/a" and abs(float(row[5])) < 5.0) or "does not rise strictly" in row[6], row
+    with pytest.raises(SemcomError, match="no entry 'nobody'"):
+        render(board, board.parent / "other", resamples=10, reference="nobody")
 
 
 @pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get("CI"),

@@ -97,9 +97,11 @@ def render_command(
     results: Annotated[Path, typer.Argument(help="A suite's results folder (from `leaderboard evaluate --out`).")]
     = Path("leaderboard"),
     out: Annotated[Optional[Path], typer.Option(help="Folder for the site (default: RESULTS/site).")] = None,
+    reference: Annotated[Optional[str], typer.Option(
+        help="Entry to take BD-PSNR / BD-rate against, named as the tables name it (\"scheme config\").")] = None,
 ) -> None:
     """Write the leaderboard as Markdown, CSV / Parquet and one static, sortable HTML page with plots."""
     from semcom_bench.leaderboard.render import render
 
-    for path in render(results, out):
+    for path in render(results, out, reference=reference):
         console.print(f"wrote {path.resolve()}")

@@ -50,11 +50,16 @@ def _name(row: dict[str, Any]) -> str:
     return f"{row['scheme']} {row['config']}".strip()
 
 
-def leaderboard_rows(folder: Path, resamples: int = 1000) -> tuple[dict[str, Any], list[dict[str, Any]],
+BD_METRIC = "tc_psnr"
+"""BD-PSNR and BD-rate are taken on the ranking metric against CBR."""
+
+
+def leaderboard_rows(folder: Path, resamples: int = 1000, reference: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]],
                                                                    list[dict[str, Any]], list[dict[str, Any]]]:
     """``(suite marker, ranked rows, per-point rows, CompressAI-style documents)`` of the results in ``folder``;
     ranked rows hold the rank, ties, every :data:`COLUMNS` metric's mean with its 95 % paired-bootstrap interval,
-    and the entry's card (``None`` for built-in schemes)."""
+    and the entry's card (``None`` for built-in schemes), and ``bd``: BD-PSNR / BD-rate of TC-PSNR against CBR per
+    (channel, SNR) against the entry named ``reference`` ("scheme config", as the tables name entries)."""
     from semcom_bench.leaderboard.scores import (
         compressai_json,
         entry_summaries,
@@ -70,7 +75,15 @@ def leaderboard_rows(folder: Path, resamples: int = 1000) -> tuple[dict[str, Any
                           "`semcom-bench leaderboard evaluate SUBMISSION --out DIR` first")
     marker = json.loads(marker_file.read_text())
     scores = score_points(read_table(results, "results").to_pylist(), resamples=resamples)
-    summaries = {tuple(s[c] for c in ("scheme", "model", "config", "side_rule")): s for s in entry_summaries(scores)}
+    anchor = None
+    if reference is not None:
+        named = {_name(e._asdict()): e for e in scores.entries()}
+        if reference not in named:
+            raise SemcomError(f"no entry {reference!r} to take BD against",
+                              hint="choose one of: " + "; ".join(sorted(named)))
+        anchor = named[reference]
+    summaries = {tuple(s[c] for c in ("scheme", "model", "config", "side_rule")): s
+                 for s in entry_summaries(scores, anchor, bd_metric=BD_METRIC)}
     ranked = []
     for row in rank_entries(scores, RANK_METRIC):
         key = (row["scheme"], row["model"], row["config"], row["side_rule"])
@@ -95,6 +108,12 @@ def markdown(marker: dict[str, Any], ranked: list[dict[str, Any]]) -> str:
                  else _cell(row[m]) for m, _ in COLUMNS]
         lines.append(f"| {row['rank']} | {row['entry']} | {row['model'].removeprefix('sha256:')[:8] or '-'} | "
                      + " | ".join(cells) + " |")
+    bd = [(row["entry"], b) for row in ranked for b in row["bd"]]
+    if bd:
+        lines += ["", "BD of TC-PSNR against CBR versus the reference entry (n/a: see note):", "",
+                  "| entry | channel | SNR dB | BD-PSNR dB | BD-rate % | note |", "|---|---|---:|---:|---:|---|"]
+        lines += [f"| {entry} | {b['channel']} | {b['snr_db']:g} | {_cell(b['bd_psnr'])} | {_cell(b['bd_rate'])} | "
+                  f"{b['note'] or ''} |" for entry, b in bd]
     return "\n".join(lines) + "\n"
 
 
@@ -164,6 +183,11 @@ def html_page(marker: dict[str, Any], ranked: list[dict[str, Any]], points: list
     plots = "".join(f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{png}">'
                     f"<figcaption>{html.escape(t)}</figcaption></figure>" for t, png in _plots(points))
     note = "<p>Hidden suite: aggregate scores only.</p>" if hidden else ""
+    bd_rows = [{"entry": row["entry"], **b} for row in ranked for b in row["bd"]]
+    bd_cols = [("entry", "entry"), ("channel", "channel"), ("snr_db", "SNR dB"), ("bd_psnr", "BD-PSNR dB"),
+               ("bd_rate", "BD-rate %"), ("note", "note")]
+    bd = (f"<h2>BD of TC-PSNR against CBR versus the reference entry</h2>{_table(bd_rows, bd_cols, 'bd')}"
+          if bd_rows else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>semcom-bench leaderboard: {html.escape(marker['suite'])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
@@ -174,24 +198,25 @@ td:nth-child(2){{text-align:left}}figure{{display:inline-block;margin:0 1em 1em 
 paired-bootstrap intervals over images; entries that share a rank are tied. Scored by semcom-bench
 {html.escape(__version__)}. Click a column heading to sort.</p>{note}
 <h2>Ranking</h2>{_table(ranked, rank_cols, "ranking")}
-<h2>Per channel, SNR and rate</h2>{_table(points, point_cols, "points")}
+<h2>Per channel, SNR and rate</h2>{_table(points, point_cols, "points")}{bd}
 <h2>Plots</h2>{plots}
 <h2>Entries</h2>{''.join(cards)}
 <script>{SORT_SCRIPT}</script></body></html>
 """
 
 
-def render(folder: str | Path, out: str | Path | None = None, resamples: int = 1000) -> list[Path]:
+def render(folder: str | Path, out: str | Path | None = None, resamples: int = 1000,
+           reference: str | None = None) -> list[Path]:
     """Write ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.parquet``, ``points.csv``, ``index.html`` and
     ``compressai/<entry>.json`` for the results in ``folder`` into ``out`` (default ``folder/site``); returns the
-    files."""
+    files. ``reference`` names the entry BD is taken against (none: no BD table)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder = Path(folder)
     out = Path(out) if out is not None else folder / "site"
     out.mkdir(parents=True, exist_ok=True)
-    marker, ranked, points, documents = leaderboard_rows(folder, resamples)
+    marker, ranked, points, documents = leaderboard_rows(folder, resamples, reference)
     hidden = get_suite(marker["suite"]).hidden
     flat = [{"rank": r["rank"], "entry": r["entry"], "model": r["model"], "tied_with": "; ".join(r["tied_with"]),
              **{k: r[k] for m, _ in COLUMNS for k in (m, f"{m}_low", f"{m}_high") if k in r}} for r in ranked]
