@@ -113,3 +113,30 @@ def test_the_page_loads_offline_without_console_errors_and_sorts(site: Path) -> 
         assert not errors, errors
     finally:
         driver.quit()
+
+
+def test_a_hidden_suite_publishes_aggregates_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from semcom_bench.demo import synthcity_label_sets
+    from semcom_bench.leaderboard import suites
+    from semcom_bench.schemas import LabelSet
+
+    labels = synthcity_label_sets(tmp_path / "private", 1, 3, 9, (64, 128), "pedestrian-collision-warning")
+    held_out = labels["heuristic", "val"]
+    spec = {"description": "an organiser's private split", "dataset": "cityscapes", "task": "vehicle-following",
+            "labeler": "mllm", "labelset_hash": LabelSet.open(held_out).content_hash(), "channels": ["awgn"],
+            "snrs": [0.0, 10.0], "cbrs": [0.0625], "side_rule": "ldpc", "seed": 0, "hidden": True}
+    (tmp_path / "suites.yaml").write_text(yaml.safe_dump({"private-test": spec}))
+    monkeypatch.setattr(suites, "SUITES_FILE", tmp_path / "suites.yaml")
+    suite = suites.get_suite("private-test")
+    with pytest.raises(SemcomError, match="pass the suite's label set with --labels"):
+        suites.suite_labels(suite, tmp_path / "cache")  # its images are not built or shipped
+    root = _codec(tmp_path, "dct", [3])
+    suites.evaluate_submission(root, suite, tmp_path / "board", labels=held_out)
+    files = render(tmp_path / "board", tmp_path / "site", resamples=20)
+    assert "Hidden suite: aggregate scores only" in (tmp_path / "site" / "index.html").read_text()
+    image_ids = [r["image_id"] for r in LabelSet.open(held_out).read("images").to_pylist()]
+    for path in files:  # no published file names an image of the hidden split
+        text = path.read_bytes().decode("utf-8", "replace")
+        assert not any(i in text for i in image_ids), path
