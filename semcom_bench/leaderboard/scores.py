@@ -287,7 +287,8 @@ def _bd(anchor: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarra
     falling = [name for name, (_, values) in (("reference", anchor), ("entry", test))
                if not (np.diff(values) > 0).all()]
     if falling:
-        notes.append(f"no BD-rate: the {' and the '.join(falling)}'s {metric} does not rise strictly with CBR")
+        whose = " and of the ".join(falling)
+        notes.append(f"no BD-rate: {metric} of the {whose} does not rise strictly with CBR")
         return bd_psnr, None, notes
     return bd_psnr, _call(bjontegaard.bd_rate, args, method, notes), notes
 
