@@ -105,6 +105,8 @@ def _run(report: CheckReport, role: str, manifest: Manifest, source: Path, targe
     """Run one worker; its output document, or ``None`` (with a failed finding) when it did not finish."""
     import torch
 
+    from semcom_bench.leaderboard.worker import BUILD_FAILED
+
     name = {"tx": "transmitter", "rx": "receiver"}[role]
     try:
         done = subprocess.run([sys.executable, "-m", "semcom_bench.leaderboard.worker", role, str(manifest.root),
@@ -115,10 +117,10 @@ def _run(report: CheckReport, role: str, manifest: Manifest, source: Path, targe
         return None
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        what = "could not be built (import or factory failed)" if done.returncode == 3 else "crashed"
+        what = "could not be built (import or factory failed)" if done.returncode == BUILD_FAILED else "crashed"
         if "MemoryError" in done.stderr or "failed to map segment" in done.stderr or done.returncode == -9:
             what = f"ran out of its {memory_mib} MiB address-space limit"
-        report.add("import" if done.returncode == 3 else name, False,
+        report.add("import" if done.returncode == BUILD_FAILED else name, False,
                    f"the {name} process {what}: {tail}; run it locally with "
                    f"`python -m semcom_bench.leaderboard.worker {role} ...` to see the whole traceback")
         return None
