@@ -23,6 +23,7 @@ from semcom_bench.leaderboard.cli import app as leaderboard_app
 from semcom_bench.logs import configure as configure_logging
 from semcom_bench.logs import redact
 from semcom_bench.phy.cli import app as phy_app
+from semcom_bench.review.cli import app as review_app
 from semcom_bench.schemas.cli import app as labels_app
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(bench_app, name="bench")
 app.add_typer(phy_app, name="phy")
 app.add_typer(leaderboard_app, name="leaderboard")
+app.add_typer(review_app, name="review")
 app.command("annotate")(annotate_command)
 labels_app.command("score")(score_command)
 err_console = Console(stderr=True)

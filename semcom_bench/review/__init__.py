@@ -1,0 +1,1 @@
+"""Human review rounds in Label Studio: the real server, pushed predictions, pulled reviews, merging, agreement."""
