@@ -4,12 +4,16 @@ reached through the SDK, refused clearly when down or given a wrong key, stopped
 from __future__ import annotations
 
 import socket
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from semcom_bench.demo import synthcity_label_sets
 from semcom_bench.errors import SemcomError
+from semcom_bench.review.config import labeling_config
 from semcom_bench.review.server import Credentials, LabelStudioServer, connect, ensure_venv, healthy
+from semcom_bench.schemas import LabelSet
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +33,7 @@ def test_a_server_that_is_not_there_is_a_clear_error() -> None:
         connect("", "")
 
 
-def test_the_real_server_starts_answers_and_stops(tmp_path: Path) -> None:
+def test_the_real_server_starts_answers_and_stops(tmp_path: Path, labelset: LabelSet) -> None:
     ensure_venv()  # the same install a user's first `review serve` makes (in the toolkit's own environment)
     server = LabelStudioServer(tmp_path / "ls")
     with server:
@@ -37,6 +41,8 @@ def test_the_real_server_starts_answers_and_stops(tmp_path: Path) -> None:
         client = connect(server.url, server.credentials.api_key)
         assert client.users.whoami().email == server.credentials.username
         assert list(client.projects.list()) == []
+        project = client.projects.create(title="config check", label_config=labeling_config(labelset))
+        assert client.projects.get(project.id).label_config  # the server accepts the generated config
         with pytest.raises(SemcomError, match="refused the API key"):
             connect(server.url, "0" * 40)
         with pytest.raises(SemcomError, match="already has a server"):
@@ -44,3 +50,22 @@ def test_the_real_server_starts_answers_and_stops(tmp_path: Path) -> None:
     assert not healthy(server.url)  # stopped with the block
     log = (tmp_path / "ls" / "server.log").read_text()
     assert server.credentials.password not in log and server.credentials.api_key not in log
+
+
+@pytest.fixture(scope="module")
+def labelset(tmp_path_factory: pytest.TempPathFactory) -> LabelSet:
+    folder = tmp_path_factory.mktemp("review")
+    sets = synthcity_label_sets(folder, 1, 3, 4, (128, 256), "pedestrian-collision-warning")
+    return LabelSet.open(sets["heuristic", "val"])
+
+
+def test_the_labelling_config_follows_the_label_set(labelset: LabelSet) -> None:
+    view = ET.fromstring(labeling_config(labelset))
+    classes = {row["class_name"] for row in labelset.read("objects").to_pylist()}
+    predicates = {row["predicate"] for row in labelset.read("triplets").to_pylist()}
+    assert {label.get("value") for label in view.find("RectangleLabels")} == classes
+    assert [c.get("value") for c in view.find("Choices[@name='importance']")] == ["high", "medium", "low",
+                                                                                   "not relevant"]
+    assert view.find("Choices[@name='importance']").get("perRegion") == "true"
+    assert {r.get("value") for r in view.find("Relations")} == predicates and predicates
+    assert {c.get("value") for c in view.find("Choices[@name='image_flags']")} == {"labels wrong", "objects missing"}
