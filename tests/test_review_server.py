@@ -3,7 +3,11 @@ reached through the SDK, refused clearly when down or given a wrong key, stopped
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 from semcom_bench.demo import synthcity_label_sets
 from semcom_bench.errors import SemcomError
 from semcom_bench.review.config import labeling_config
+from semcom_bench.review.push import push
 from semcom_bench.review.server import Credentials, LabelStudioServer, connect, ensure_venv, healthy
 from semcom_bench.schemas import LabelSet
 
@@ -35,7 +40,7 @@ def test_a_server_that_is_not_there_is_a_clear_error() -> None:
 
 def test_the_real_server_starts_answers_and_stops(tmp_path: Path, labelset: LabelSet) -> None:
     ensure_venv()  # the same install a user's first `review serve` makes (in the toolkit's own environment)
-    server = LabelStudioServer(tmp_path / "ls")
+    server = LabelStudioServer(tmp_path / "ls", files_root=labelset.path.parent)
     with server:
         assert healthy(server.url)
         client = connect(server.url, server.credentials.api_key)
@@ -43,6 +48,28 @@ def test_the_real_server_starts_answers_and_stops(tmp_path: Path, labelset: Labe
         assert list(client.projects.list()) == []
         project = client.projects.create(title="config check", label_config=labeling_config(labelset))
         assert client.projects.get(project.id).label_config  # the server accepts the generated config
+        first = push(labelset.path, client, "pedestrian-collision-warning", server.files_root)
+        again = push(labelset.path, client, "pedestrian-collision-warning", server.files_root)
+        images = sorted(r["image_id"] for r in labelset.read("images").to_pylist())
+        assert sorted(first.added) == images and first.skipped == []
+        assert again.added == [] and sorted(again.skipped) == images and again.project_id == first.project_id
+        tasks = list(client.tasks.list(project=first.project_id, fields="all"))
+        assert len(tasks) == len(images)  # pushed twice, each image once
+        objects = labelset.read("objects").to_pylist()
+        task = next(t for t in tasks if t.data["image_id"] == images[0])
+        predictions = client.predictions.list(task=task.id)
+        assert len(predictions) == 1 and predictions[0].model_version.startswith("heuristic+")
+        boxes = [r for r in predictions[0].result if r["type"] == "rectanglelabels"]
+        assert len(boxes) == sum(o["image_id"] == images[0] for o in objects)
+        served = urllib.request.urlopen(urllib.request.Request(
+            server.url + task.data["image"], headers={"Authorization": f"Token {server.credentials.api_key}"}))
+        assert served.status == 200 and served.read(8).startswith(b"\x89PNG")  # the image, through local files
+        env = {**os.environ, "LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.credentials.api_key}
+        done = subprocess.run([sys.executable, "-m", "semcom_bench", "review", "push", str(labelset.path), "--task",
+                               "pedestrian-collision-warning", "--files-root", str(server.files_root)],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stderr
+        assert f"0 task(s) added, {len(images)} already there" in " ".join(done.stderr.split())
         with pytest.raises(SemcomError, match="refused the API key"):
             connect(server.url, "0" * 40)
         with pytest.raises(SemcomError, match="already has a server"):
