@@ -301,6 +301,15 @@ def compressai_json(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return docs
 
 
+def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
+    """``rows`` (dicts with the same keys, at least one) as a CSV file with a header; returns ``path``."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 def write_report(results: str | Path, out: str | Path) -> dict[str, Any]:
     """Summary table (``summary.json``), plots, ``compressai.json`` and, where they have rows, ``models.csv``
     (:func:`models_at`) and ``crossings.csv`` (:func:`crossings`, PSNR and SSIM) into ``out``; returns the summary,
@@ -314,9 +323,5 @@ def write_report(results: str | Path, out: str | Path) -> dict[str, Any]:
     written = [out / "summary.json", out / "compressai.json"]
     for name, rows in tables.items():
         if rows:
-            written.append(out / f"{name}.csv")
-            with written[-1].open("w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+            written.append(write_csv(rows, out / f"{name}.csv"))
     return {"summary": summary, "plots": write_plots(summary, out), "json": written, **tables}

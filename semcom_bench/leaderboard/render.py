@@ -8,7 +8,6 @@ A hidden suite publishes aggregates only: the ranking and the per-point table, n
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -16,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from semcom_bench.benchmark.report import write_csv
 from semcom_bench.errors import SemcomError
 from semcom_bench.leaderboard.suites import ENTRIES, RESULTS, SUITE_FILE, get_suite
 
@@ -46,10 +46,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def _name(row: dict[str, Any]) -> str:
-    return f"{row['scheme']} {row['config']}".strip()
-
-
 BD_METRIC = "tc_psnr"
 """BD-PSNR and BD-rate are taken on the ranking metric against CBR."""
 
@@ -59,8 +55,11 @@ def leaderboard_rows(folder: Path, resamples: int = 1000, reference: str | None 
     """``(suite marker, ranked rows, per-point rows, CompressAI-style documents)`` of the results in ``folder``;
     ranked rows hold the rank, ties, every :data:`COLUMNS` metric's mean with its 95 % paired-bootstrap interval,
     and the entry's card (``None`` for built-in schemes), and ``bd``: BD-PSNR / BD-rate of TC-PSNR against CBR per
-    (channel, SNR) against the entry named ``reference`` ("scheme config", as the tables name entries)."""
+    (channel, SNR) against the entry named ``reference`` (as the tables name entries: ``bench report``'s curve
+    names, "scheme config" plus the model hash where two entries share them). Per-point rows gain ``entry``."""
+    from semcom_bench.benchmark.report import curve_names
     from semcom_bench.leaderboard.scores import (
+        Entry,
         compressai_json,
         entry_summaries,
         point_table,
@@ -75,9 +74,11 @@ def leaderboard_rows(folder: Path, resamples: int = 1000, reference: str | None 
                           "`semcom-bench leaderboard evaluate SUBMISSION --out DIR` first")
     marker = json.loads(marker_file.read_text())
     scores = score_points(read_table(results, "results").to_pylist(), resamples=resamples)
+    entries = scores.entries()
+    name_of = dict(zip(entries, curve_names([e._asdict() for e in entries]), strict=True))
     anchor = None
     if reference is not None:
-        named = {_name(e._asdict()): e for e in scores.entries()}
+        named = {name: entry for entry, name in name_of.items()}
         if reference not in named:
             raise SemcomError(f"no entry {reference!r} to take BD against",
                               hint="choose one of: " + "; ".join(sorted(named)))
@@ -88,9 +89,11 @@ def leaderboard_rows(folder: Path, resamples: int = 1000, reference: str | None 
     for row in rank_entries(scores, RANK_METRIC):
         key = (row["scheme"], row["model"], row["config"], row["side_rule"])
         card = folder / ENTRIES / f"{row['model'].removeprefix('sha256:')}.json"
-        ranked.append({**summaries[key], "rank": row["rank"], "tied_with": [_name(e._asdict()) for e in row["tied_with"]],
-                       "entry": _name(row), "card": json.loads(card.read_text()) if card.is_file() else None})
-    return marker, ranked, point_table(scores), compressai_json(scores)
+        ranked.append({**summaries[key], "rank": row["rank"], "tied_with": [name_of[e] for e in row["tied_with"]],
+                       "entry": name_of[Entry(*key)], "card": json.loads(card.read_text()) if card.is_file() else None})
+    points = [{**p, "entry": name_of[Entry(p["scheme"], p["model"], p["config"], p["side_rule"])]}
+              for p in point_table(scores)]
+    return marker, ranked, points, compressai_json(scores)
 
 
 def _cell(value: Any) -> str:
@@ -128,7 +131,7 @@ def _plots(points: list[dict[str, Any]]) -> list[tuple[str, str]]:
             fig, ax = plt.subplots(figsize=(7, 4.2))
             groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
             for p in points:  # a curve per entry and SNR (against CBR) or per entry and rate (against SNR)
-                key = (_name(p), p["channel"], p["snr_db"] if x == "cbr" else p["rate"])
+                key = (p["entry"], p["channel"], p["snr_db"] if x == "cbr" else p["rate"])
                 groups.setdefault(key, []).append(p)
             for (name, channel, fixed), group in sorted(groups.items()):
                 group.sort(key=lambda p: p[x])
@@ -170,8 +173,6 @@ def html_page(marker: dict[str, Any], ranked: list[dict[str, Any]], points: list
     from semcom_bench import __version__
 
     rank_cols = [("rank", "rank"), ("entry", "entry"), *COLUMNS]
-    for row in points:
-        row["entry"] = _name(row)
     point_cols = [("entry", "entry"), ("channel", "channel"), ("snr_db", "SNR dB"), ("rate", "rate"),
                   ("images", "images"), *COLUMNS]
     cards = []
@@ -223,11 +224,8 @@ def render(folder: str | Path, out: str | Path | None = None, resamples: int = 1
     written = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.parquet", out / "points.csv",
                out / "index.html"]
     written[0].write_text(markdown(marker, ranked))
-    for rows, path in ((flat, written[1]), (points, written[3])):
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    write_csv(flat, written[1])
+    write_csv(points, written[3])
     pq.write_table(pa.Table.from_pylist(flat), written[2])
     written[4].write_text(html_page(marker, ranked, points, hidden))
     (out / "compressai").mkdir(exist_ok=True)

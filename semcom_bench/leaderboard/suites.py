@@ -84,8 +84,7 @@ def suite_labels(suite: Suite, cache: Path, labels: Path | None = None) -> Path:
         labels = cache / f"labels-{spec['split']}"
         annotate(AnnotateConfig(dataset="synthcity", root=str(root), split=spec["split"], task=suite.task,
                                 labeler=suite.labeler), labels)
-    found = LabelSet.open(labels).content_hash()
-    if suite.labelset_hash is not None and found != suite.labelset_hash:
+    if suite.labelset_hash is not None and (found := LabelSet.open(labels).content_hash()) != suite.labelset_hash:
         raise SemcomError(f"label set {labels} has content hash {found}, suite {suite.name!r} is scored on "
                           f"{suite.labelset_hash}", hint="pass the suite's own label set (or rebuild its cache)")
     return labels
@@ -129,7 +128,7 @@ def evaluate_submission(root: str | Path, suite: Suite, out: str | Path, labels:
     out = Path(out)
     manifest = load_manifest(root)
     labels = suite_labels(suite, out / "cache", labels)
-    claim_folder(out, suite, LabelSet.open(labels).content_hash())
+    claim_folder(out, suite, suite.labelset_hash or LabelSet.open(labels).content_hash())  # checked, or as found
     spec = EvalSpec(manifest.name, [p.rate for p in manifest.operating_points], config=manifest.version,
                     prebuilt=build(manifest.root), identity=submission_identity(manifest))
     for channel in suite.channels:
