@@ -94,15 +94,23 @@ def realistic_rows() -> dict[str, list[dict[str, Any]]]:
              "created_at": datetime(2025, 3, 1, 14, 31, tzinfo=timezone(timedelta(hours=2))), "call_id": "b" * 32},
         ],
         "reviews": [
-            {"round": 1, "annotator": "alice", "image_id": "aachen_000000_000019", "object_id": 24000, "importance": 2,
+            {"round": 1, "annotator": "alice", "image_id": "aachen_000000_000019", "annotation_id": 7,
+             "object_id": 24000, "status": "kept", "class_name": "person", "bbox": [10.0, 20.0, 30.5, 60.0],
+             "importance": 2, "triplet_decisions": [], "flags": [], "lead_time_s": 41.5,
+             "updated_at": datetime(2025, 3, 2, 9, 0, tzinfo=UTC)},
+            {"round": 1, "annotator": "alice", "image_id": "aachen_000000_000019", "annotation_id": 7,
+             "object_id": None, "status": None, "class_name": None, "bbox": None, "importance": None,
              "triplet_decisions": [
                  {"subject_id": 24000, "predicate": "walking on", "object_id": None, "object_class": "sidewalk",
-                  "accepted": True},
+                  "decision": "accept"},
                  {"subject_id": 24000, "predicate": "riding", "object_id": 33000, "object_class": "bicycle",
-                  "accepted": False},
-             ], "lead_time_s": 41.5},
-            {"round": 2, "annotator": "bob", "image_id": "aachen_000001_000019", "object_id": None, "importance": None,
-             "triplet_decisions": [], "lead_time_s": None},
+                  "decision": "reject"},
+             ], "flags": ["objects missing"], "lead_time_s": 41.5,
+             "updated_at": datetime(2025, 3, 2, 9, 0, tzinfo=UTC)},
+            {"round": 2, "annotator": "bob", "image_id": "aachen_000001_000019", "annotation_id": 9,
+             "object_id": (1 << 40) + 9000, "status": "added", "class_name": "car", "bbox": [0.0, 0.0, 8.0, 8.0],
+             "importance": None, "triplet_decisions": [], "flags": [], "lead_time_s": None,
+             "updated_at": datetime(2025, 3, 3, 9, 0, tzinfo=UTC)},
         ],
         "results": [
             {"image_id": "aachen_000000_000019", "scheme": "separation", "model": "", "checkpoint": "",
@@ -147,8 +155,8 @@ def test_column_types_are_the_documented_ones() -> None:
     assert TABLES["llm_calls"].field("created_at").type == pa.timestamp("us", tz="UTC")
     assert TABLES["patches"].field("importance").type == pa.list_(pa.field("item", pa.uint8(), nullable=False))
     decision = reviews.field("triplet_decisions").type.value_type
-    assert [f.name for f in decision] == ["subject_id", "predicate", "object_id", "object_class", "accepted"]
-    assert decision.field("object_id").nullable and not decision.field("accepted").nullable
+    assert [f.name for f in decision] == ["subject_id", "predicate", "object_id", "object_class", "decision"]
+    assert decision.field("object_id").nullable and not decision.field("decision").nullable
 
 
 def test_arrow_table_input_is_cast_reordered_and_round_trips(tmp_path: Path) -> None:
@@ -203,9 +211,9 @@ def test_to_table_rejects_bad_rows_naming_table_and_columns(row: dict[str, Any],
 
 
 def test_nested_nulls_in_list_of_structs_are_rejected() -> None:
-    review = realistic_rows()["reviews"][0]
-    review["triplet_decisions"][1]["accepted"] = None
-    with pytest.raises(SchemaError, match=r"triplet_decisions\[\]\.accepted"):
+    review = realistic_rows()["reviews"][1]
+    review["triplet_decisions"][1]["decision"] = None
+    with pytest.raises(SchemaError, match=r"triplet_decisions\[\]\.decision"):
         to_table("reviews", [review])
 
 

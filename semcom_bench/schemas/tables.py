@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from semcom_bench.errors import SchemaError
 from semcom_bench.schemas.rle import RLE_TYPE
 
-SCHEMA_VERSION: int = 2
+SCHEMA_VERSION: int = 3
 """Version of the set of table schemas below; a file written under another version is refused by the reader."""
 
 TABLE_KEY = b"semcom_bench.table"
@@ -168,32 +168,59 @@ LLM_CALLS = _schema(
          "they are made, and the ledger is folded in by this id, so a crash loses no paid call."),
 )
 
+TRIPLET_DECISIONS = ("accept", "reject", "new")
+"""A reviewer's verdict on a triplet: a proposed one kept or deleted, or one the reviewer drew."""
+
 TRIPLET_DECISION_TYPE: pa.StructType = pa.struct(
     [
         pa.field("subject_id", pa.int64(), nullable=False),
         pa.field("predicate", pa.string(), nullable=False),
         pa.field("object_id", pa.int64(), nullable=True),
         pa.field("object_class", pa.string(), nullable=False),
-        pa.field("accepted", pa.bool_(), nullable=False),
+        pa.field("decision", pa.string(), nullable=False),
     ]
 )
-"""One reviewer decision on a proposed triplet; the triplet fields mean what they mean in ``triplets``."""
+"""One reviewer decision on a triplet (:data:`TRIPLET_DECISIONS`); the other fields mean what they mean in
+``triplets``, with the ids of ``reviews.object_id`` (a reviewer-added object may be subject or object)."""
+
+OBJECT_STATUSES = ("kept", "removed", "added")
+"""What a reviewer did with a region: left a proposed object (maybe changing its class, box or tier), deleted it,
+or drew a new one."""
 
 REVIEWS = _schema(
     "reviews",
     _col("round", pa.int32(), "Review round, 1 for the first pass over the label set."),
-    _col("annotator", pa.string(), "Reviewer name as known to Label Studio."),
+    _col("annotator", pa.string(), "Reviewer as known to Label Studio (e-mail address or user name)."),
     _IMAGE_ID,
-    _col("object_id", pa.int64(), "Reviewed object; null for a decision about the whole image.", nullable=True),
-    _col("importance", _TIER, f"Tier the reviewer set ({_TIER_DOC}); null if not changed.", nullable=True),
+    _col("annotation_id", pa.int64(), "Label Studio's id of the annotation the row comes from; a later pull of the "
+         "round replaces the rows of the annotations it exports."),
+    _col("object_id", pa.int64(), "Reviewed object: the label set's object_id, or for an object the reviewer added an "
+         "id from ADDED_ID_BASE up; null for the row about the whole image.", nullable=True),
+    _col("status", pa.string(), "Object rows: 'kept', 'removed' or 'added' (OBJECT_STATUSES); null on the image row.",
+         nullable=True),
+    _col("class_name", pa.string(), "Class the reviewer's region has; null on removed objects and the image row.",
+         nullable=True),
+    _col("bbox", pa.list_(pa.field("item", pa.float32(), nullable=False), 4),
+         "The reviewer's box (x0, y0, x1, y1) in pixels, half-open; null on removed objects and the image row.",
+         nullable=True),
+    _col("importance", _TIER, f"Tier the reviewer's region has ({_TIER_DOC}); null when it has none.", nullable=True),
     _col(
         "triplet_decisions",
         pa.list_(pa.field("item", TRIPLET_DECISION_TYPE, nullable=False)),
-        "Accept/reject decisions on the proposed triplets; empty when none were reviewed.",
+        "On the image row: the reviewer's verdict on every proposed triplet and each triplet they added; empty on "
+        "object rows.",
     ),
+    _col("flags", pa.list_(pa.field("item", pa.string(), nullable=False)),
+         "On the image row: the image flags the reviewer ticked ('labels wrong', 'objects missing'); empty otherwise."),
     _col("lead_time_s", pa.float64(), "Seconds the reviewer spent, as Label Studio reports; null if unknown.",
          nullable=True),
+    _col("updated_at", pa.timestamp("us", tz="UTC"), "When the annotation was last saved (UTC); the 'latest' merge "
+         "policy goes by it."),
 )
+
+ADDED_ID_BASE = 1 << 40
+"""Reviewer-added objects get ``object_id`` s from here up (``ADDED_ID_BASE + annotation_id * 1000 + k``), far
+above any dataset instance id, and the same on every pull of the same annotation."""
 
 _TIER_SUFFIXES = range(MAX_TIER + 1)
 
