@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from cityscapesscripts.helpers.labels import name2label
@@ -9,7 +11,9 @@ from cityscapesscripts.helpers.labels import name2label
 from semcom_bench.annotate.base import Detection, Scene, Triplet
 from semcom_bench.annotate.patches import box_mask, patch_tiers, pool_any
 from semcom_bench.annotate.toif import critical_flags, task_mask
-from semcom_bench.tasks import load_task
+from semcom_bench.errors import SemcomError
+from semcom_bench.schemas.vocabulary import PREDICATES
+from semcom_bench.tasks import load_task, task_names
 
 H, W = 32, 48
 
@@ -94,3 +98,20 @@ def test_toif_without_semantic_map_uses_instance_masks() -> None:
     triplets = [Triplet(1, "crossing", None, "road")]
     m = task_mask(scene, triplets, critical_flags(scene, triplets, task), task)
     assert np.array_equal(m, mask_of(2, 8, 2, 8))
+
+
+def test_every_shipped_task_names_its_relations_in_words() -> None:
+    # YAML 1.1 reads a bare `on` as True: `[on, road]` became ('True', 'road'), so a rider on the road was not critical
+    task = load_task("pedestrian-collision-warning")
+    assert task.is_critical("rider", "on", "road")
+    for name in task_names():
+        spec = load_task(name)
+        assert {p for p, _ in spec.critical_relations} <= set(PREDICATES), name
+
+
+def test_a_task_file_whose_yaml_turns_a_word_into_a_boolean_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bare-on.yaml"
+    path.write_text("name: bare-on\ndescription: x\ncritical_subjects: [person]\ncritical_relations:\n  - [on, road]\n")
+    with pytest.raises(SemcomError, match=r"critical_relations hold True") as caught:
+        load_task(path)
+    assert "quote" in caught.value.hint

@@ -39,6 +39,12 @@ def load_task(name_or_path: str | Path) -> Task:
     if not path.is_file():
         raise SemcomError(f"no task file {path}", hint=f"use a path to a task YAML or one of: {', '.join(task_names())}")
     raw = yaml.safe_load(path.read_text())
+    words = [*raw.get("critical_subjects", []), *(w for pair in raw.get("critical_relations", []) for w in pair)] \
+        if isinstance(raw, dict) else []
+    if any(not isinstance(w, str) for w in words):
+        odd = next(w for w in words if not isinstance(w, str))
+        raise SemcomError(f"task file {path}: critical_subjects / critical_relations hold {odd!r}, not a word",
+                          hint='quote it: YAML reads bare on/off/yes/no as booleans (write "on")')
     try:
         return Task(
             name=str(raw["name"]),
