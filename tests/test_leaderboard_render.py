@@ -71,8 +71,10 @@ def test_bd_of_the_same_codec_at_other_rates_is_about_zero(board: Path, site: Pa
     assert len(bd) == 4  # one row per SNR
     for row in bd:  # on the CBRs both cover (2..4 symbols per patch) the two curves are one codec's
         assert abs(float(row[4])) < 0.3, row
-        # BD-rate needs TC-PSNR rising strictly with CBR; this analog codec's does not at every SNR, and says so
-        assert (row[5].strip() != "n/a" and abs(float(row[5])) < 5.0) or "does not rise strictly" in row[6], row
+        # BD-rate needs TC-PSNR rising strictly with CBR, over curves that overlap; this analog codec's does not at
+        # every SNR, and the note says which (at 3 dB the TC-PSNR ranges overlap 39 %: bjontegaard extrapolates)
+        assert (row[5].strip() != "n/a" and abs(float(row[5])) < 5.0) or "does not rise strictly" in row[6] \
+            or "Insufficient curve overlap" in row[6], row
     with pytest.raises(SemcomError, match="no entry 'nobody'"):
         render(board, board.parent / "other", resamples=10, reference="nobody")
 

@@ -19,6 +19,7 @@ from semcom_bench.review.config import labeling_config
 from semcom_bench.review.push import push
 from semcom_bench.review.server import Credentials, LabelStudioServer, connect, ensure_venv, healthy
 from semcom_bench.schemas import LabelSet
+from semcom_bench.tasks import load_task
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +49,8 @@ def test_the_real_server_starts_answers_and_stops(tmp_path: Path, labelset: Labe
         assert list(client.projects.list()) == []
         project = client.projects.create(title="config check", label_config=labeling_config(labelset))
         assert client.projects.get(project.id).label_config  # the server accepts the generated config
-        first = push(labelset.path, client, "pedestrian-collision-warning", server.files_root)
-        again = push(labelset.path, client, "pedestrian-collision-warning", server.files_root)
+        first = push(labelset.path, client, server.files_root, "pedestrian-collision-warning")
+        again = push(labelset.path, client, server.files_root, "pedestrian-collision-warning")
         images = sorted(r["image_id"] for r in labelset.read("images").to_pylist())
         assert sorted(first.added) == images and first.skipped == []
         assert again.added == [] and sorted(again.skipped) == images and again.project_id == first.project_id
@@ -89,10 +90,19 @@ def labelset(tmp_path_factory: pytest.TempPathFactory) -> LabelSet:
 def test_the_labelling_config_follows_the_label_set(labelset: LabelSet) -> None:
     view = ET.fromstring(labeling_config(labelset))
     classes = {row["class_name"] for row in labelset.read("objects").to_pylist()}
-    predicates = {row["predicate"] for row in labelset.read("triplets").to_pylist()}
+    triplets = labelset.read("triplets").to_pylist()
+    predicates = {row["predicate"] for row in triplets if row["object_id"] is not None}
+    stuff = {f"{row['predicate']} {row['object_class']}" for row in triplets if row["object_id"] is None}
     assert {label.get("value") for label in view.find("RectangleLabels")} == classes
     assert [c.get("value") for c in view.find("Choices[@name='importance']")] == ["high", "medium", "low",
                                                                                    "not relevant"]
     assert view.find("Choices[@name='importance']").get("perRegion") == "true"
     assert {r.get("value") for r in view.find("Relations")} == predicates and predicates
+    assert {c.get("value") for c in view.find("Choices[@name='stuff']")} == stuff and stuff
+    assert view.find("Choices[@name='stuff']").get("perRegion") == "true"
+    assert {label.get("value") for label in view.find("BrushLabels")} == classes  # masks
+    critical = load_task("pedestrian-collision-warning").critical_relations
+    with_task = ET.fromstring(labeling_config(labelset, load_task("pedestrian-collision-warning")))
+    offered = {c.get("value") for c in with_task.find("Choices[@name='stuff']")}
+    assert {f"{p} {o}" for p, o in critical if o not in classes} <= offered  # a missed critical triplet can be added
     assert {c.get("value") for c in view.find("Choices[@name='image_flags']")} == {"labels wrong", "objects missing"}

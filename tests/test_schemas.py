@@ -96,10 +96,10 @@ def realistic_rows() -> dict[str, list[dict[str, Any]]]:
         "reviews": [
             {"round": 1, "annotator": "alice", "image_id": "aachen_000000_000019", "annotation_id": 7,
              "object_id": 24000, "status": "kept", "class_name": "person", "bbox": [10.0, 20.0, 30.5, 60.0],
-             "importance": 2, "triplet_decisions": [], "flags": [], "lead_time_s": 41.5,
+             "mask": encode_mask(np.eye(64, 96, dtype=bool)), "importance": 2, "triplet_decisions": [], "flags": [], "lead_time_s": 41.5,
              "updated_at": datetime(2025, 3, 2, 9, 0, tzinfo=UTC)},
             {"round": 1, "annotator": "alice", "image_id": "aachen_000000_000019", "annotation_id": 7,
-             "object_id": None, "status": None, "class_name": None, "bbox": None, "importance": None,
+             "object_id": None, "status": None, "class_name": None, "bbox": None, "mask": None, "importance": None,
              "triplet_decisions": [
                  {"subject_id": 24000, "predicate": "walking on", "object_id": None, "object_class": "sidewalk",
                   "decision": "accept"},
@@ -109,7 +109,7 @@ def realistic_rows() -> dict[str, list[dict[str, Any]]]:
              "updated_at": datetime(2025, 3, 2, 9, 0, tzinfo=UTC)},
             {"round": 2, "annotator": "bob", "image_id": "aachen_000001_000019", "annotation_id": 9,
              "object_id": (1 << 40) + 9000, "status": "added", "class_name": "car", "bbox": [0.0, 0.0, 8.0, 8.0],
-             "importance": None, "triplet_decisions": [], "flags": [], "lead_time_s": None,
+             "mask": None, "importance": None, "triplet_decisions": [], "flags": [], "lead_time_s": None,
              "updated_at": datetime(2025, 3, 3, 9, 0, tzinfo=UTC)},
         ],
         "results": [

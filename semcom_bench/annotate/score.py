@@ -70,7 +70,8 @@ def match_objects(predicted: list[tuple[int, tuple[float, ...]]], truth: list[tu
     return {predicted[r][0]: truth[c][0] for r, c in zip(rows, cols, strict=True) if iou[r, c] >= threshold}
 
 
-def _kappa(y_true: list[int], y_pred: list[int]) -> float:
+def quadratic_kappa(y_true: list[int], y_pred: list[int]) -> float:
+    """Quadratic-weighted Cohen's kappa over tiers 0..3; nan on no items, 1.0 on identical lists."""
     if not y_true:
         return float("nan")
     if y_true == y_pred:
@@ -216,7 +217,7 @@ def score_labelset(labelset: Path, truth_root: Path, task: str | None = None) ->
         "relation_recall": recall,
         "relation_f1": _ratio(2 * precision * recall, precision + recall),
         "relation_counts": {p: dict(c) for p, c in sorted(per_predicate.items())},
-        "tier_kappa": _kappa(y_true, y_pred),
+        "tier_kappa": quadratic_kappa(y_true, y_pred),
         "tier_accuracy": _ratio(sum(a == b for a, b in zip(y_true, y_pred, strict=True)), len(y_true)),
         "tier_confusion": confusion_matrix(y_true, y_pred, labels=TIERS).tolist() if y_true else [[0] * 4 for _ in TIERS],
         "mask_iou": _ratio(inter_sum, union_sum) if union_sum else 1.0,  # both empty everywhere: they agree

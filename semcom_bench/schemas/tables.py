@@ -203,6 +203,8 @@ REVIEWS = _schema(
     _col("bbox", pa.list_(pa.field("item", pa.float32(), nullable=False), 4),
          "The reviewer's box (x0, y0, x1, y1) in pixels, half-open; null on removed objects and the image row.",
          nullable=True),
+    _col("mask", RLE_TYPE, "The reviewer's mask of the object as COCO RLE; null when their annotation has none "
+         "(the label set's mask stands).", nullable=True),
     _col("importance", _TIER, f"Tier the reviewer's region has ({_TIER_DOC}); null when it has none.", nullable=True),
     _col(
         "triplet_decisions",
