@@ -6,8 +6,11 @@ whose object is gone, a wrong key). The expected values are worked out here from
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -254,6 +257,25 @@ def test_a_round_is_pushed_reviewed_pulled_merged_and_measured(server: Any, labe
     both = [key for key in alice_tiers if key in bob_tiers and key in model]
     assert between["exact"] == pytest.approx(np.mean([alice_tiers[k] == bob_tiers[k] for k in both]))
     assert between["n"] == len(both) and between["exact"] < 1.0
+
+    env = {**os.environ, "LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.credentials.api_key,
+           "MPLCONFIGDIR": str(tmp_path / "mpl")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "semcom_bench", "review", *args], capture_output=True,
+                              text=True, timeout=300, env=env)
+
+    done = cli("pull", str(labelset))
+    assert done.returncode == 0 and "3 annotation(s)" in done.stderr, done.stderr
+    done = cli("agreement", str(labelset), "--out", str(tmp_path / "agreement"))
+    assert done.returncode == 0 and "labeller" in done.stdout, done.stderr
+    assert {p.name for p in (tmp_path / "agreement").iterdir()} == {"agreement.csv", "agreement.md", "agreement.png"}
+    done = cli("agreement", str(labelset), "--disputed", "1")
+    assert done.returncode == 0 and s["image"] in done.stdout.split(), done.stderr  # two reviewers disagree there
+    done = cli("merge", str(labelset), "--out", str(tmp_path / "cli-merged"), "--policy", "latest")
+    assert done.returncode == 0 and LabelSet.open(tmp_path / "cli-merged").manifest["review"]["policy"] == "latest"
+    done = cli("merge", str(labelset), "--out", str(tmp_path / "odd"), "--policy", "loudest")
+    assert done.returncode != 0 and "unknown merge policy" in done.stderr and not (tmp_path / "odd").exists()
 
 
 def test_bad_inputs_of_a_round_are_clear_and_lose_nothing(server: Any, labelset: Path) -> None:
