@@ -307,6 +307,8 @@ def test_bad_inputs_of_a_round_are_clear_and_lose_nothing(server: Any, labelset:
     assert labels.read("reviews").num_rows == len(rows)
 
 
+@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")) and not os.environ.get("CI"),
+                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
 def test_a_pushed_task_opens_in_the_labelling_page_with_its_image_and_regions(server: Any, labelset: Path,
                                                                             tmp_path: Path) -> None:
     from selenium import webdriver
