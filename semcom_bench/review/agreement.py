@@ -36,6 +36,7 @@ import numpy as np
 
 from semcom_bench.annotate.score import match_objects, quadratic_kappa
 from semcom_bench.errors import SemcomError
+from semcom_bench.review.regions import IOU_MATCH, TripletKey
 from semcom_bench.schemas import LabelSet, atomic_write
 from semcom_bench.schemas.tables import ADDED_ID_BASE, MAX_TIER, MADE_BY
 
@@ -44,14 +45,9 @@ LABELLER = "labeller"
 """Rater name of the machine labeller in the report's rows."""
 ALL = "all"
 """``class_name`` of the rows pooled over every class."""
-IOU_MATCH = 0.5
-"""Box IoU from which two humans' added objects of one class are the same object."""
 COLUMNS = ("round", "rater_a", "rater_b", "class_name", "images", "n", "kappa", "alpha", "exact", "within_one",
            "triplet_precision", "triplet_recall", "triplet_f1", "removed", "added")
 """Columns of every report row, in CSV order."""
-
-TripletKey = tuple[int, str, int | None, str]
-"""``(subject_id, predicate, object_id, object_class)``; ``object_id`` is None for a stuff object."""
 
 _PULL_HINT = "run `semcom-bench review pull` first"
 

@@ -34,11 +34,11 @@ from semcom_bench.annotate.score import box_iou
 from semcom_bench.annotate.toif import critical_flags, task_mask
 from semcom_bench.errors import SemcomError
 from semcom_bench.hashing import sha256_file
-from semcom_bench.review.projects import rows_by_image, labelset_task
+from semcom_bench.review.projects import labelset_task, rows_by_image
+from semcom_bench.review.regions import IOU_MATCH
 from semcom_bench.schemas import LabelSet, decode_mask, encode_mask, write_json
 from semcom_bench.schemas.tables import ADDED_ID_BASE
 
-IOU_MATCH = 0.5
 
 
 @dataclass(frozen=True)

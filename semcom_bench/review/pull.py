@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from semcom_bench.errors import SemcomError
 from semcom_bench.review.config import Vocabulary, vocabulary
-from semcom_bench.review.projects import rows_by_image, find_project, labelset_task, project_title
+from semcom_bench.review.projects import find_project, labelset_task, project_title, rows_by_image
 from semcom_bench.review.regions import REGION_PREFIX, ReadAnnotation, TripletKey, read_annotation
 from semcom_bench.schemas import LabelSet, encode_mask, to_table
 from semcom_bench.schemas.tables import ADDED_ID_BASE

@@ -15,7 +15,13 @@ from typing import Any
 
 from semcom_bench.errors import SemcomError
 from semcom_bench.review.config import labeling_config, vocabulary
-from semcom_bench.review.projects import rows_by_image, find_project, labelset_task, model_version, project_title
+from semcom_bench.review.projects import (
+    find_project,
+    labelset_task,
+    model_version,
+    project_title,
+    rows_by_image,
+)
 from semcom_bench.review.regions import prediction
 from semcom_bench.schemas import LabelSet
 

@@ -22,8 +22,11 @@ REGION_PREFIX = "obj-"
 MASK_PREFIX = "mask-"
 TIER_OF_CHOICE = {choice: tier for tier, choice in IMPORTANCE_CHOICES.items()}
 
-TripletKey = tuple[int, str, "int | None", str]
-"""``(subject_id, predicate, object_id, object_class)``: a triplet as the reviews table and the merge compare it."""
+TripletKey = tuple[int, str, int | None, str]
+"""``(subject_id, predicate, object_id, object_class)``: a triplet as pull, merge and agreement compare it
+(``object_id`` None for a stuff object)."""
+IOU_MATCH = 0.5
+"""Box IoU from which two reviewers' added boxes of one class are one object (merge and agreement)."""
 
 
 def prediction(image: Mapping[str, Any], objects: list[Mapping[str, Any]], triplets: list[Mapping[str, Any]],
