@@ -35,7 +35,7 @@ from semcom_bench.annotate.toif import critical_flags, task_mask
 from semcom_bench.errors import SemcomError
 from semcom_bench.hashing import sha256_file
 from semcom_bench.review.projects import labelset_task, rows_by_image
-from semcom_bench.review.regions import IOU_MATCH
+from semcom_bench.review.regions import IOU_MATCH, triplet_identity
 from semcom_bench.schemas import LabelSet, decode_mask, encode_mask, write_json
 from semcom_bench.schemas.tables import ADDED_ID_BASE
 
@@ -181,9 +181,6 @@ def decide_image(image_id: str, objects: list[dict[str, Any]], triplets: list[di
         next_id += 1
     alive = {o["object_id"]: o for o in verified}
 
-    def identity(key: tuple[Any, ...]) -> tuple[Any, ...]:
-        return key[:3] if key[2] is not None else key
-
     ballots: list[tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]] = []  # per vote: (rejected, chosen)
     for vote in votes:
         rejected, chosen = set(), set()
@@ -191,13 +188,13 @@ def decide_image(image_id: str, objects: list[dict[str, Any]], triplets: list[di
             s, o = d["subject_id"], d["object_id"]
             s = renamed.get((vote["annotation_id"], s), s)
             o = renamed.get((vote["annotation_id"], o), o) if o is not None else None
-            key = identity((s, d["predicate"], o, d["object_class"]))
+            key = triplet_identity((s, d["predicate"], o, d["object_class"]))
             (rejected if d["decision"] == "reject" else chosen).add(key)
         ballots.append((rejected, chosen))
     verified_triplets: list[dict[str, Any]] = []
     proposed = set()
     for t in triplets:
-        key = identity((t["subject_id"], t["predicate"], t["object_id"], t["object_class"]))
+        key = triplet_identity((t["subject_id"], t["predicate"], t["object_id"], t["object_class"]))
         proposed.add(key)
         if sum(key in rejected for rejected, _ in ballots) * 2 > n:
             counts["triplets_rejected"] += 1

@@ -19,13 +19,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 
 from semcom_bench.errors import SemcomError
 from semcom_bench.review.config import Vocabulary, vocabulary
 from semcom_bench.review.projects import find_project, labelset_task, project_title, rows_by_image
-from semcom_bench.review.regions import REGION_PREFIX, ReadAnnotation, TripletKey, read_annotation
-from semcom_bench.schemas import LabelSet, encode_mask, to_table
+from semcom_bench.review.regions import (
+    REGION_PREFIX,
+    ReadAnnotation,
+    TripletKey,
+    read_annotation,
+    triplet_identity,
+)
+from semcom_bench.schemas import LabelSet, encode_mask
 from semcom_bench.schemas.tables import ADDED_ID_BASE
 
 log = logging.getLogger(__name__)
@@ -93,13 +98,11 @@ def annotation_rows(round_: int, annotator: str, annotation: dict[str, Any], ima
             problems.append(f"relation {source} -> {target} ({predicate}) joins a region that is gone; ignored")
     proposed = {(t["subject_id"], t["predicate"], t["object_id"], t["object_class"]) for t in triplets}
 
-    def identity(key: TripletKey) -> tuple[Any, ...]:  # an instance is named by id, whatever class it now has
-        return key[:3] if key[2] is not None else key
-
-    left = {identity(key) for key in chosen}
-    decisions = [(key, "accept" if identity(key) in left else "reject") for key in sorted(proposed, key=repr)]
-    taken = {identity(key) for key in proposed}
-    decisions += [(key, "new") for key in sorted(chosen, key=repr) if identity(key) not in taken]
+    left = {triplet_identity(key) for key in chosen}
+    decisions = [(key, "accept" if triplet_identity(key) in left else "reject")
+                 for key in sorted(proposed, key=repr)]
+    taken = {triplet_identity(key) for key in proposed}
+    decisions += [(key, "new") for key in sorted(chosen, key=repr) if triplet_identity(key) not in taken]
     rows.append({**common, "object_id": None, "status": None, "class_name": None, "bbox": None, "mask": None,
                  "importance": None, "flags": read.flags,
                  "triplet_decisions": [{"subject_id": s, "predicate": p, "object_id": o, "object_class": c,
@@ -151,8 +154,7 @@ def pull(labelset_path: str | Path, client: Any, task: str | None = None, round_
         warnings.append(f"{len(gone)} image(s) reviewed in an earlier pull have no task any more (deleted in Label "
                         f"Studio?), e.g. {gone[0]}; their reviews are kept; push again to review them anew")
     kept = [r for r in previous if not (r["round"] == round_ and r["image_id"] in exported_images)]
-    table: pa.Table = to_table("reviews", kept + rows)
-    labelset.write("reviews", table)
+    labelset.write("reviews", kept + rows)
     for line in warnings:
         log.warning("%s", line)
     return PullReport(project.id, count, len({r["image_id"] for r in rows}), len(rows),

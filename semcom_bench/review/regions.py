@@ -29,6 +29,12 @@ IOU_MATCH = 0.5
 """Box IoU from which two reviewers' added boxes of one class are one object (merge and agreement)."""
 
 
+def triplet_identity(key: TripletKey) -> tuple[Any, ...]:
+    """What makes two triplets one: an instance object by its id (whatever class a reviewer gave it), a stuff object
+    by its class."""
+    return key[:3] if key[2] is not None else key
+
+
 def prediction(image: Mapping[str, Any], objects: list[Mapping[str, Any]], triplets: list[Mapping[str, Any]],
                words: Vocabulary) -> list[dict[str, Any]]:
     """The ``result`` list of one image: per object its rectangle, its mask, its importance and stuff choices;
