@@ -1,4 +1,4 @@
-# Two entry points: `make demo` and `make test`. Both build .venv from the project's own files on first use.
+# Entry points: `make demo`, `make test` and `make zoo` (long: retrains the reference checkpoints). Both build .venv from the project's own files on first use.
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -12,7 +12,9 @@ export YOLO_OFFLINE := 1
 
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test venv clean
+ZOO_WORK ?= zoo-work
+
+.PHONY: demo test zoo venv clean
 
 venv: $(STAMP)
 
@@ -30,6 +32,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# About 80 minutes on 2 CPU cores (two 1-thread runs side by side); resumes from $(ZOO_WORK). Each entry is exported
+# into semcom_bench/zoo/checkpoints with its manifest as soon as it is trained.
+zoo: $(STAMP)
+	$(VENV)/bin/semcom-bench zoo data --work $(ZOO_WORK)
+	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) ntscc-l64 saoosc ntscc-l16 ntscc-l256 saoosc-pred & \
+	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) deepjscc-1of16 oosc inscom dlm-16 deepjscc-1of32 deepjscc-1of8 lightweight-g0 lightweight-g0.5 lightweight-g0.7; \
+	wait
+	$(VENV)/bin/semcom-bench zoo list
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)

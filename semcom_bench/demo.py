@@ -1,4 +1,5 @@
-"""The main job on the embedded default: synthcity -> labels -> training -> evaluation -> report, offline on a CPU.
+"""The main job on the embedded default: synthcity -> labels -> evaluation of the zoo's trained models and of one
+short training run -> report, offline on a CPU.
 
 Every step resumes: a second call with the same arguments redoes nothing that is finished.
 """
@@ -18,18 +19,16 @@ from semcom_bench.benchmark.train import load_profile, train
 from semcom_bench.datasets.base import DATASETS
 from semcom_bench.datasets.stats import DatasetStats, dataset_stats
 from semcom_bench.datasets.synthcity import generate
+from semcom_bench.errors import SemcomError
 from semcom_bench.leaderboard.suites import get_suite, publish_baselines
+from semcom_bench.zoo.catalog import PREFIX, ZOO_DIR, load_recipes, manifests
 
 DEMO_TASK = "pedestrian-collision-warning"
 DEMO_SNRS = [-3.0, 0.0, 3.0, 10.0]
 DEMO_CBR = 1 / 16
 DEMO_SUITE = "synthcity-smoke"  # its label set is the demo's default held-out split
-# eta of the variable-rate schemes: their smoke models' CBR runs from ~1/100 to past Deep JSCC's 1/16 over these.
-ETAS = [0.025, 0.1, 0.4, 1.6]
-# Every trainable scheme with its rate points (none: the model's fixed CBR); oosc reads the static labeler's tiers.
-TRAINED = (("deepjscc", []), ("ntscc", ETAS), ("oosc", ETAS), ("saoosc", ETAS), ("saoosc-pred", ETAS),
-           ("inscom", ETAS))
-STATIC_TIERS = ("oosc",)
+SHORT_RUN = "deepjscc"
+"""The scheme the demo trains itself (smoke profile), to show training at work beside the zoo's trained models."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -68,14 +67,29 @@ def synthcity_label_sets(
 
 @dataclass
 class DemoResult:
-    """What the demo made: outputs by name, the training split's statistics, label scores, the report summary and
-    the training steps of each scheme."""
+    """What the demo made: outputs by name, the training split's statistics, label scores, the report summary, the
+    steps of its own short training run and the zoo entries it evaluated."""
 
     dataset_stats: DatasetStats
     scores: dict[str, Any]
     summary: list[dict[str, Any]]
     outputs: dict[str, Path] = field(default_factory=dict)
     steps: dict[str, int] = field(default_factory=dict)
+    zoo: list[str] = field(default_factory=list)
+
+
+def zoo_specs(names: list[str] | None, static_val: Path) -> list[EvalSpec]:
+    """One spec per trained zoo entry of ``names`` (``None``: all), at its recipe's rate points; an entry that
+    learned from static tiers (OOSC) reads ``static_val``'s at the transmitter."""
+    recipes = load_recipes()
+    trained = [m["name"] for m in manifests()]
+    wanted = trained if names is None else [recipes.get(n).name for n in names]
+    missing = [n for n in wanted if n not in trained]
+    if missing:
+        raise SemcomError(f"zoo entries {', '.join(missing)} have no checkpoint",
+                          hint=f"train them with `semcom-bench zoo train {' '.join(missing)}`, or leave them out")
+    return [EvalSpec(recipes.get(n).scheme, recipes.get(n).rates, f"{PREFIX}{n}",
+                     tx_labels=str(static_val) if recipes.get(n).labels == "static" else None) for n in wanted]
 
 
 def run_demo(
@@ -85,14 +99,15 @@ def run_demo(
     seed: int = 0,
     size: tuple[int, int] = (128, 256),
     steps: int | None = None,
+    zoo: list[str] | None = None,
     progress: Progress | None = None,
 ) -> DemoResult:
     """Generate synthcity (train and val splits), label both (gt instances, geometric relations, the heuristic
-    labeler, and the static labeler for OOSC), score the heuristic labels against the truth, train every trainable
-    scheme (:data:`TRAINED`) with the ``smoke`` profile (``steps`` overrides it for all), evaluate them with the
-    separation baseline and the capacity bound over AWGN on the heuristic val labels (OOSC's transmitter reading the
-    static ones), write the report, and, when the val split is suite synthcity-smoke's (the defaults), publish the
-    results as the suite's baseline leaderboard in ``out/leaderboard``."""
+    labeler, and the static labeler for OOSC), score the heuristic labels against the truth, train
+    :data:`SHORT_RUN` with the ``smoke`` profile (``steps`` overrides it), evaluate it, the zoo's entries ``zoo``
+    (``None``: every trained one), the separation baseline and the capacity bound over AWGN on the heuristic val
+    labels, write the report, and, when the val split is suite synthcity-smoke's (the defaults), publish the results
+    as the suite's baseline leaderboard in ``out/leaderboard``."""
     def stage(name: str) -> Callable[[int, int], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
 
@@ -100,27 +115,24 @@ def run_demo(
     root = out / "synthcity"
     stats = dataset_stats(DATASETS.get("synthcity")(root=root, split="train"))
     scores = score_labelset(labels["heuristic", "train"], root)
-    specs: list[EvalSpec] = []
-    trained: dict[str, int] = {}
-    for scheme, rates in TRAINED:
-        tiers = "static" if scheme in STATIC_TIERS else "heuristic"
-        settings = load_profile("smoke", scheme)
-        settings.steps = trained[scheme] = steps or settings.steps
-        tick = stage(f"train {scheme}")
-        checkpoint = train(scheme, labels[tiers, "train"], out / "runs" / scheme, settings, "smoke",
-                           (lambda s, t=tick: t(s.step, s.steps)) if tick else None)
-        specs.append(EvalSpec(scheme, rates, str(checkpoint),
-                              tx_labels=str(labels[tiers, "val"]) if scheme in STATIC_TIERS else None))
-    specs += separation_specs(DEMO_CBR)
+    from_zoo = zoo_specs(zoo, labels["static", "val"])
+    settings = load_profile("smoke", SHORT_RUN)
+    settings.steps = steps or settings.steps
+    tick = stage(f"train {SHORT_RUN} (smoke)")
+    checkpoint = train(SHORT_RUN, labels["heuristic", "train"], out / "runs" / SHORT_RUN, settings, "smoke",
+                       (lambda s: tick(s.step, s.steps)) if tick else None)
+    specs = [*from_zoo, EvalSpec(SHORT_RUN, [], str(checkpoint)), *separation_specs(DEMO_CBR)]
     specs.append(EvalSpec("capacity", [DEMO_CBR], options={"codec": "hevc"}, config="hevc at capacity"))
     results = evaluate(specs, labels["heuristic", "val"], DEMO_SNRS, out / "results.parquet",
                        progress=stage("evaluate"))
     report = write_report(results, out / "report")
     outputs = {
-        "synthcity dataset (Cityscapes layout)": root, "label sets": out, "checkpoints": out / "runs",
-        "results": results, "report (plots, summary.json, compressai.json)": out / "report",
+        "synthcity dataset (Cityscapes layout)": root, "label sets": out, "checkpoint of the short run": out / "runs",
+        "zoo checkpoints": ZOO_DIR, "results": results,
+        "report (plots, summary.json, compressai.json)": out / "report",
     }
     site = publish_baselines(results, labels["heuristic", "val"], out / "leaderboard", get_suite(DEMO_SUITE))
     if site is not None:  # only the default held-out split is the suite's label set
         outputs[f"leaderboard of the baselines on {DEMO_SUITE} (index.html, leaderboard.md)"] = site
-    return DemoResult(stats, scores, report["summary"], outputs, trained)
+    return DemoResult(stats, scores, report["summary"], outputs, {SHORT_RUN: settings.steps},
+                      [str(spec.checkpoint).removeprefix(PREFIX) for spec in from_zoo])

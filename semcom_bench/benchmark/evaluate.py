@@ -35,7 +35,7 @@ from filelock import FileLock
 from semcom_bench.benchmark import metrics
 from semcom_bench.benchmark.data import BenchmarkData, LabeledImage
 from semcom_bench.benchmark.side_info import SideInfoRule, get_rule
-from semcom_bench.benchmark.train import CHECKPOINT, load_checkpoint, resolve_device
+from semcom_bench.benchmark.train import checkpoint_file, load_checkpoint, resolve_device
 from semcom_bench.errors import SemcomError, ShapeMismatchError
 from semcom_bench.hashing import sha256_file
 from semcom_bench.phy.base import CHANNELS, Channel, ChannelState
@@ -188,12 +188,6 @@ class ModelInfo:
     checkpoint: str
 
 
-def checkpoint_file(path: str | Path) -> Path:
-    """The checkpoint file behind ``path`` (a run folder or the file itself)."""
-    path = Path(path)
-    return path / CHECKPOINT if path.is_dir() else path
-
-
 def file_identity(path: Path) -> str:
     """``sha256:`` and the first 16 hex digits of the SHA-256 of ``path``'s bytes."""
     return f"sha256:{sha256_file(path)[:16]}"
@@ -215,7 +209,7 @@ def _build(spec: EvalSpec, data: BenchmarkData) -> tuple[Scheme | None, ModelInf
                 hint="evaluate on a label set annotated at the training resolution (annotate --size HxW)",
             )
         model.eval()
-        config = str(payload.get("profile", ""))
+        config = f"zoo:{payload['zoo_entry']}" if "zoo_entry" in payload else str(payload.get("profile", ""))
         if "prune_ratio" in payload:  # Table II's rows differ by gamma only
             config = f"{config} pruned {payload['prune_ratio']:g}"
         if hasattr(model, "set_modulation"):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import platform
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -118,13 +120,21 @@ def build_scheme(name: str, hparams: dict[str, Any]) -> TrainableScheme:
     return cls(**hparams)
 
 
-def _save(path: Path, payload: dict[str, Any]) -> None:
+def hardware(device: torch.device) -> str:
+    """Where a run trains, in words: the GPU's name, or the CPU's with the threads torch uses."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write a checkpoint's payload atomically."""
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)  # a crash mid-save leaves the previous checkpoint intact
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint's payload, unpickling tensors and plain data only (no code runs from the file)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -133,14 +143,24 @@ def _read(path: Path) -> dict[str, Any]:
                           hint="re-train it with `semcom-bench bench train`, or pass another checkpoint") from None
 
 
+def checkpoint_file(ref: str | Path) -> Path:
+    """The checkpoint file behind ``ref``: a run folder, the file itself, or ``zoo:NAME`` (a zoo entry, its SHA-256
+    checked against its manifest)."""
+    from semcom_bench.zoo.catalog import is_zoo_ref, resolve
+
+    if is_zoo_ref(ref):
+        return resolve(ref)
+    path = Path(ref)
+    return path / CHECKPOINT if path.is_dir() else path
+
+
 def load_checkpoint(path: str | Path, scheme: str | None = None) -> tuple[TrainableScheme, dict[str, Any]]:
-    """Rebuild the scheme stored in checkpoint ``path``; ``scheme`` (if given) must match the stored one."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
+    """Rebuild the scheme stored in checkpoint ``path`` (see :func:`checkpoint_file`); ``scheme`` (if given) must
+    match the stored one."""
+    path = checkpoint_file(path)
     if not path.is_file():
         raise SemcomError(f"no checkpoint {path}", hint="train one with `semcom-bench bench train --out DIR`")
-    payload = _read(path)
+    payload = read_checkpoint(path)
     if scheme is not None and payload["scheme"] != scheme:
         raise SemcomError(f"{path} is a checkpoint of scheme {payload['scheme']!r}, not {scheme!r}",
                           hint=f"pass --scheme {payload['scheme']} or the checkpoint of a {scheme} run")
@@ -177,15 +197,16 @@ def train(
     meta = {"scheme": scheme, "hparams": model.hparams(), "resolution": list(data.resolution),
             "settings": asdict(settings), "profile": profile, "labelset": str(Path(labelset).resolve())}
     path = out / CHECKPOINT
-    start = 0
+    start, wall_before = 0, 0.0
     if path.is_file():
-        payload = _read(path)
+        payload = read_checkpoint(path)
         for key in ("scheme", "hparams", "resolution"):
             if payload[key] != meta[key]:
                 raise SemcomError(f"{path} was trained with another {key} ({payload[key]} != {meta[key]})",
                                   hint="resume with the same scheme, settings and data, or choose a new --out")
         model.load_state_dict(payload["state_dict"])
         start = payload["step"]
+        wall_before = payload.get("wall_s", 0.0)
         meta.update({key: payload[key] for key in PROVENANCE if key in payload})  # a fine-tuned round stays "pruned"
     model.to(device)  # before the optimiser states load: they follow their parameters' device
     if start:
@@ -196,6 +217,8 @@ def train(
     for _ in range(start):  # replay the batch draws so a resumed run sees the batches an unbroken one would
         torch.randint(len(data), (settings.batch_size,), generator=batch_gen)
     model.train()
+    meta["hardware"] = hardware(device)
+    started = time.perf_counter()
     for step in range(start, settings.steps):
         indices = torch.randint(len(data), (settings.batch_size,), generator=batch_gen).tolist()
         for group in optimizer.param_groups:
@@ -220,8 +243,9 @@ def train(
         if progress is not None:
             progress(TrainState(step + 1, settings.steps, float(loss.detach()), 10 * math.log10(1 / mse) if mse > 0 else float("nan")))
         if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
-            _save(path, {**meta, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer else None, "step": step + 1})
+            save_checkpoint(path, {**meta, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer else None, "step": step + 1,
+                         "wall_s": wall_before + time.perf_counter() - started})
     return path
 
 
@@ -263,12 +287,12 @@ def prune_and_finetune(
             model.l1 = 0.0  # fine-tuning uses the MSE alone (Algorithm 1)
             folder.mkdir(parents=True, exist_ok=True)
             round_settings = replace(settings, hparams=model.hparams())
-            _save(folder / CHECKPOINT, {
+            save_checkpoint(folder / CHECKPOINT, {
                 "scheme": payload["scheme"], "hparams": model.hparams(), "resolution": list(data.resolution),
                 "settings": asdict(round_settings), "profile": profile, "labelset": str(Path(labelset).resolve()),
                 "state_dict": model.state_dict(), "optimizer": None, "aux_optimizer": None, "step": 0,
                 "pruned_from": str(Path(previous).resolve()), "prune_ratio": ratio * r / rounds})
-        hparams = _read(folder / CHECKPOINT)["hparams"]
+        hparams = read_checkpoint(folder / CHECKPOINT)["hparams"]
         round_settings = replace(settings, steps=settings.finetune_steps, seed=settings.seed + r, hparams=hparams)
         previous = train(payload["scheme"], labelset, folder, round_settings, profile, progress)
     return previous
