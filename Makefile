@@ -37,9 +37,9 @@ test: $(STAMP)
 # into semcom_bench/zoo/checkpoints with its manifest as soon as it is trained.
 zoo: $(STAMP)
 	$(VENV)/bin/semcom-bench zoo data --work $(ZOO_WORK)
-	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) ntscc-l64 saoosc ntscc-l16 ntscc-l256 saoosc-pred & \
+	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) ntscc-l64 saoosc ntscc-l16 ntscc-l256 saoosc-pred & pid=$$!; \
 	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) deepjscc-1of16 oosc inscom dlm-16 deepjscc-1of32 deepjscc-1of8 lightweight-g0 lightweight-g0.5 lightweight-g0.7; \
-	wait
+	wait $$pid
 	$(VENV)/bin/semcom-bench zoo list
 
 clean:

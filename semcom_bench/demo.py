@@ -21,7 +21,7 @@ from semcom_bench.datasets.stats import DatasetStats, dataset_stats
 from semcom_bench.datasets.synthcity import generate
 from semcom_bench.errors import SemcomError
 from semcom_bench.leaderboard.suites import get_suite, publish_baselines
-from semcom_bench.zoo.catalog import PREFIX, ZOO_DIR, load_recipes, manifests
+from semcom_bench.zoo.catalog import PREFIX, ZOO_DIR, Recipe, load_recipes, manifests
 
 DEMO_TASK = "pedestrian-collision-warning"
 DEMO_SNRS = [-3.0, 0.0, 3.0, 10.0]
@@ -78,9 +78,8 @@ class DemoResult:
     zoo: list[str] = field(default_factory=list)
 
 
-def zoo_specs(names: list[str] | None, static_val: Path) -> list[EvalSpec]:
-    """One spec per trained zoo entry of ``names`` (``None``: all), at its recipe's rate points; an entry that
-    learned from static tiers (OOSC) reads ``static_val``'s at the transmitter."""
+def zoo_entries(names: list[str] | None) -> list[Recipe]:
+    """The recipes of zoo entries ``names`` (``None``: every trained one); an unknown or untrained name fails."""
     recipes = load_recipes()
     trained = [m["name"] for m in manifests()]
     wanted = trained if names is None else [recipes.get(n).name for n in names]
@@ -88,8 +87,14 @@ def zoo_specs(names: list[str] | None, static_val: Path) -> list[EvalSpec]:
     if missing:
         raise SemcomError(f"zoo entries {', '.join(missing)} have no checkpoint",
                           hint=f"train them with `semcom-bench zoo train {' '.join(missing)}`, or leave them out")
-    return [EvalSpec(recipes.get(n).scheme, recipes.get(n).rates, f"{PREFIX}{n}",
-                     tx_labels=str(static_val) if recipes.get(n).labels == "static" else None) for n in wanted]
+    return [recipes.get(n) for n in wanted]
+
+
+def zoo_spec(recipe: Recipe, static_val: Path) -> EvalSpec:
+    """The zoo entry of ``recipe`` at its rate points; an entry that learned from static tiers (OOSC) reads
+    ``static_val``'s at the transmitter."""
+    return EvalSpec(recipe.scheme, recipe.rates, f"{PREFIX}{recipe.name}",
+                    tx_labels=str(static_val) if recipe.labels == "static" else None)
 
 
 def run_demo(
@@ -111,18 +116,19 @@ def run_demo(
     def stage(name: str) -> Callable[[int, int], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
 
+    entries = zoo_entries(zoo)
     labels = synthcity_label_sets(out, n, n_eval, seed, size, DEMO_TASK, ("heuristic", "static"), progress)
     root = out / "synthcity"
     stats = dataset_stats(DATASETS.get("synthcity")(root=root, split="train"))
     scores = score_labelset(labels["heuristic", "train"], root)
-    from_zoo = zoo_specs(zoo, labels["static", "val"])
     settings = load_profile("smoke", SHORT_RUN)
     settings.steps = steps or settings.steps
     tick = stage(f"train {SHORT_RUN} (smoke)")
     checkpoint = train(SHORT_RUN, labels["heuristic", "train"], out / "runs" / SHORT_RUN, settings, "smoke",
                        (lambda s: tick(s.step, s.steps)) if tick else None)
-    specs = [*from_zoo, EvalSpec(SHORT_RUN, [], str(checkpoint)), *separation_specs(DEMO_CBR)]
-    specs.append(EvalSpec("capacity", [DEMO_CBR], options={"codec": "hevc"}, config="hevc at capacity"))
+    specs = [zoo_spec(recipe, labels["static", "val"]) for recipe in entries]
+    specs += [EvalSpec(SHORT_RUN, [], str(checkpoint)), *separation_specs(DEMO_CBR),
+              EvalSpec("capacity", [DEMO_CBR], options={"codec": "hevc"}, config="hevc at capacity")]
     results = evaluate(specs, labels["heuristic", "val"], DEMO_SNRS, out / "results.parquet",
                        progress=stage("evaluate"))
     report = write_report(results, out / "report")
@@ -135,4 +141,4 @@ def run_demo(
     if site is not None:  # only the default held-out split is the suite's label set
         outputs[f"leaderboard of the baselines on {DEMO_SUITE} (index.html, leaderboard.md)"] = site
     return DemoResult(stats, scores, report["summary"], outputs, {SHORT_RUN: settings.steps},
-                      [str(spec.checkpoint).removeprefix(PREFIX) for spec in from_zoo])
+                      [recipe.name for recipe in entries])

@@ -177,6 +177,8 @@ def test_eval_rows_pairing_nan_and_report(labels: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     at_table = done.stdout[done.stdout.index(f"at CBR {cbr:.4g}"):]
     assert f"{summary['psnr']:.4g}" in at_table  # config a at 10 dB, read at its own CBR
+    line = next(line for line in at_table.splitlines() if f"{summary['psnr']:.4g}" in line)
+    assert all(f"{summary[m]:.4g}" in line for m in ("tc_psnr", "psnr_tier3") if summary[m] is not None)
 
 
 def test_nan_reconstructions_are_pooled_as_failed_decodes(labels: Path, tmp_path: Path) -> None:

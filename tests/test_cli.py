@@ -45,20 +45,27 @@ def test_bad_size_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_prints_where_outputs_are(tmp_path: Path) -> None:
-    done = run("demo", "--out", str(tmp_path / "demo"), "--n", "6", "--n-eval", "2", "--steps", "3")
+    demo = ("demo", "--out", str(tmp_path / "demo"), "--n", "6", "--n-eval", "2", "--steps", "3",
+            "--zoo", "deepjscc-1of16,oosc")
+    done = run(*demo)
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr and "warn(" not in done.stderr  # the happy path prints no warning
     assert str((tmp_path / "demo" / "synthcity").resolve()) in done.stderr
     assert "6 images" in done.stdout and "relation_f1" in done.stdout
-    for scheme in ("deepjscc", "ntscc", "oosc", "saoosc", "saoosc-pred", "inscom", "separation (best)", "capacity"):
+    for scheme in ("deepjscc", "oosc", "separation (best)", "capacity"):
         assert scheme in done.stdout
     rows = read_table(tmp_path / "demo" / "results.parquet", "results").to_pylist()
-    configs = {r["scheme"]: r["config"] for r in rows}
-    assert "transmitter read static labels" in configs["oosc"]  # oosc sends by the static tiers
+    configs = {(r["scheme"], r["config"]) for r in rows}
+    assert ("deepjscc", "zoo:deepjscc-1of16") in configs and ("deepjscc", "smoke") in configs  # zoo + own run
+    assert any(s == "oosc" and c.startswith("zoo:oosc") and "transmitter read static labels" in c
+               for s, c in configs)  # oosc sends by the static tiers
     assert "channel uses per importance tier" in done.stdout
-    assert "training steps per scheme: deepjscc 3, ntscc 3, oosc 3" in done.stdout  # says how short training was
+    assert "zoo checkpoints evaluated: deepjscc-1of16, oosc" in done.stdout
+    assert "the demo's own training run: deepjscc 3 steps (smoke)" in done.stdout  # says how short it was
     assert (tmp_path / "demo" / "report" / "psnr_vs_snr.png").is_file()
     # two held-out images are not suite synthcity-smoke's label set: no leaderboard claims to be it
     assert "leaderboard of the baselines" not in done.stderr and not (tmp_path / "demo" / "leaderboard").exists()
-    again = run("demo", "--out", str(tmp_path / "demo"), "--n", "6", "--n-eval", "2", "--steps", "3")
+    missing = run("demo", "--out", str(tmp_path / "demo"), "--n", "6", "--n-eval", "2", "--zoo", "nope")
+    assert missing.returncode == 2 and "no entry 'nope'" in missing.stderr
+    again = run(*demo)
     assert again.returncode == 0, again.stderr  # resumes: nothing to redo is not an error

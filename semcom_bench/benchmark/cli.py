@@ -136,7 +136,8 @@ def report_command(
     results: Annotated[Path, typer.Argument(help="Results Parquet file from `bench eval`.")],
     out: Annotated[Optional[Path], typer.Option(help="Folder for plots and JSON (default: next to RESULTS).")] = None,
     at: Annotated[Optional[float], typer.Option(
-        "--at-cbr", min=0.0, help="Also print every curve's PSNR and TC-PSNR at this CBR (interpolated, not extrapolated).",
+        "--at-cbr", min=0.0,
+        help="Also print every curve's PSNR, TC-PSNR and tier-3 PSNR at this CBR (interpolated, not extrapolated).",
     )] = None,
 ) -> None:
     """Print the comparison table and write plots, summary.json and a CompressAI-style compressai.json."""
@@ -147,12 +148,13 @@ def report_command(
     print_summary(report["summary"], f"{results.name}: dataset-level (pooled) metrics")
     if at is not None:
         table = Table(title=f"at CBR {at:.4g} (n/a: the curve's rate points do not reach it)")
-        for column in ("curve", "channel", "snr_db", "psnr", "tc_psnr"):
+        metrics = ("psnr", "tc_psnr", "psnr_tier3")
+        for column in ("curve", "channel", "snr_db", *metrics):
             table.add_column(column, justify="left" if column in ("curve", "channel") else "right")
-        tc = at_cbr(report["summary"], at, "tc_psnr")
-        for row, tc_row in zip(at_cbr(report["summary"], at), tc, strict=True):
+        columns = [at_cbr(report["summary"], at, metric) for metric in metrics]
+        for row, *others in zip(*columns, strict=True):
             table.add_row(row["curve"], row["channel"], _fmt(row["snr_db"]),
-                          *("n/a" if v is None else _fmt(v) for v in (row["value"], tc_row["value"])))
+                          *("n/a" if r["value"] is None else _fmt(r["value"]) for r in (row, *others)))
         console.print(table)
     print_tier_shares(report["summary"])
     print_models(report["models"])
