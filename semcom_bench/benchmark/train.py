@@ -274,7 +274,7 @@ def prune_and_finetune(
         raise SemcomError(f"pruning ratio must lie in [0, 1), got {ratio}", hint="e.g. --prune 0.5 removes half")
     data = BenchmarkData(labelset)
     channels = model.prunable_channels()
-    previous = Path(source)
+    previous = checkpoint_file(source)  # a zoo name too
     rounds = max(settings.prune_rounds, 1)
     for r in range(1, rounds + 1):
         folder = out if r == rounds else out / f"round-{r}"
