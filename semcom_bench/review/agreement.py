@@ -36,6 +36,7 @@ import numpy as np
 
 from semcom_bench.annotate.score import match_objects, quadratic_kappa
 from semcom_bench.errors import SemcomError
+from semcom_bench.review.annotations import Annotation, latest_annotations
 from semcom_bench.review.regions import IOU_MATCH, TripletKey
 from semcom_bench.schemas import LabelSet, atomic_write
 from semcom_bench.schemas.tables import ADDED_ID_BASE, MAX_TIER, MADE_BY
@@ -188,22 +189,6 @@ class TripletAgreement:
 # ---------------------------------------------------------------------------------------------------- reading
 
 @dataclass(frozen=True)
-class _Review:
-    """One annotator's counted annotation of one image in one round: its image row and its object rows by id."""
-
-    annotator: str
-    image: dict[str, Any]
-    objects: dict[int, dict[str, Any]]
-
-    def with_status(self, status: str) -> dict[int, dict[str, Any]]:
-        return {oid: row for oid, row in self.objects.items() if row["status"] == status}
-
-    def decided(self, *decisions: str) -> set[TripletKey]:
-        return {(d["subject_id"], d["predicate"], d["object_id"], d["object_class"])
-                for d in self.image["triplet_decisions"] if d["decision"] in decisions}
-
-
-@dataclass(frozen=True)
 class _Proposal:
     """The labeller's labels of one image: object rows by id and proposed triplets."""
 
@@ -220,28 +205,15 @@ class _Side:
     added: dict[int, str]
 
 
-def _reviews(labelset: LabelSet) -> dict[int, dict[str, dict[str, _Review]]]:
-    """Round -> image -> annotator -> their latest annotation there (``updated_at``, then annotation id); an
-    annotation without an image row is left out, as ``review merge`` does. Raises when there are no reviews."""
+def _reviews(labelset: LabelSet) -> dict[int, dict[str, dict[str, Annotation]]]:
+    """Round -> image -> annotator -> their latest annotation there, as ``review merge`` counts them. Raises when
+    there are no reviews."""
     if not labelset.has("reviews"):
         raise SemcomError(f"label set {labelset.path} has no reviews table", hint=_PULL_HINT)
     table = labelset.read("reviews")
     if table.num_rows == 0:
         raise SemcomError(f"the reviews table of label set {labelset.path} has no rows", hint=_PULL_HINT)
-    grouped: dict[tuple[int, str, int], list[dict[str, Any]]] = defaultdict(list)
-    for row in table.drop_columns(["mask"]).to_pylist():
-        grouped[row["round"], row["image_id"], row["annotation_id"]].append(row)
-    chosen: dict[int, dict[str, dict[str, _Review]]] = defaultdict(lambda: defaultdict(dict))
-    for (round_, image_id, _), rows in grouped.items():
-        head = next((r for r in rows if r["object_id"] is None), None)
-        if head is None:
-            continue
-        review = _Review(head["annotator"], head, {r["object_id"]: r for r in rows if r["object_id"] is not None})
-        old = chosen[round_][image_id].get(review.annotator)
-        if old is None or (head["updated_at"], head["annotation_id"]) > (old.image["updated_at"],
-                                                                         old.image["annotation_id"]):
-            chosen[round_][image_id][review.annotator] = review
-    return chosen
+    return latest_annotations(table.drop_columns(["mask"]).to_pylist())
 
 
 def _proposals(labelset: LabelSet) -> dict[str, _Proposal]:
@@ -265,7 +237,7 @@ def _labeller_side(proposal: _Proposal) -> _Side:
     return _Side(tiers, set(proposal.triplets), {})
 
 
-def _human_side(review: _Review, rename: dict[int, int] | None = None) -> _Side:
+def _human_side(review: Annotation, rename: dict[int, int] | None = None) -> _Side:
     """``review`` as compared; ``rename`` maps its added ids onto the other human's ids for the same objects."""
     rename = rename or {}
     tiers = {oid: row["importance"] for oid, row in review.with_status("kept").items()
@@ -276,7 +248,7 @@ def _human_side(review: _Review, rename: dict[int, int] | None = None) -> _Side:
     return _Side(tiers, triplets, added)
 
 
-def _match_added(a: _Review, b: _Review) -> dict[int, int]:
+def _match_added(a: Annotation, b: Annotation) -> dict[int, int]:
     """b's added id -> a's added id for the objects both drew: same class, one to one, box IoU >= IOU_MATCH."""
     matched: dict[int, int] = {}
     added_a, added_b = a.with_status("added"), b.with_status("added")
@@ -485,7 +457,7 @@ def write_agreement(report: AgreementReport, out: Path) -> dict[str, Path]:
 
 # ---------------------------------------------------------------------------------------------------- disputes
 
-def _changed(review: _Review, proposal: _Proposal) -> bool:
+def _changed(review: Annotation, proposal: _Proposal) -> bool:
     """Whether one human's annotation changes anything against the labeller."""
     for oid, row in review.with_status("kept").items():
         labelled = proposal.objects.get(oid)
@@ -499,7 +471,7 @@ def _changed(review: _Review, proposal: _Proposal) -> bool:
     return bool(review.with_status("removed") or review.with_status("added") or review.decided("reject", "new"))
 
 
-def _disagree(a: _Review, b: _Review) -> bool:
+def _disagree(a: Annotation, b: Annotation) -> bool:
     """Whether two humans' annotations of one image differ (``disputed_images``)."""
     kept_a, kept_b = a.with_status("kept"), b.with_status("kept")
     if a.with_status("removed").keys() != b.with_status("removed").keys() or kept_a.keys() != kept_b.keys():

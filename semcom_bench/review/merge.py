@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shutil
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from semcom_bench.annotate.score import box_iou
 from semcom_bench.annotate.toif import critical_flags, task_mask
 from semcom_bench.errors import SemcomError
 from semcom_bench.hashing import sha256_file
+from semcom_bench.review.annotations import Annotation, latest_annotations
 from semcom_bench.review.projects import labelset_task, rows_by_image
 from semcom_bench.review.regions import IOU_MATCH, triplet_identity
 from semcom_bench.schemas import LabelSet, decode_mask, encode_mask, write_json
@@ -60,12 +61,12 @@ class Policy:
     def __str__(self) -> str:
         return f"annotator={self.annotator}" if self.kind == "annotator" else self.kind
 
-    def choose(self, annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def choose(self, annotations: list[Annotation]) -> list[Annotation]:
         """The annotations (one per annotator) that decide under this policy."""
         if self.kind == "latest":
-            return [max(annotations, key=lambda a: (a["updated_at"], a["annotation_id"]))]
+            return [max(annotations, key=lambda a: (a.updated_at, a.annotation_id))]
         if self.kind == "annotator":
-            return [a for a in annotations if a["annotator"] == self.annotator]
+            return [a for a in annotations if a.annotator == self.annotator]
         return annotations
 
 
@@ -103,34 +104,22 @@ def _mask(rows: list[dict[str, Any]], fallback: Any) -> Any:
     return encode_mask(np.sum(masks, axis=0) * 2 > len(masks))
 
 
-def _annotations(rows: list[dict[str, Any]]) -> dict[str, tuple[int, list[dict[str, Any]]]]:
-    """Image -> (the latest round reviewing it, each annotator's latest annotation there: image row + objects)."""
-    by_image: dict[str, dict[int, dict[int, list[dict[str, Any]]]]] = defaultdict(lambda: defaultdict(dict))
-    for row in rows:
-        by_image[row["image_id"]][row["round"]].setdefault(row["annotation_id"], []).append(row)
-    chosen: dict[str, tuple[int, list[dict[str, Any]]]] = {}
-    for image_id, rounds in by_image.items():
-        round_ = max(rounds)
-        latest: dict[str, dict[str, Any]] = {}
-        for annotation_id, items in rounds[round_].items():
-            head = next((r for r in items if r["object_id"] is None), None)
-            if head is None:
-                continue
-            entry = {"annotation_id": annotation_id, "annotator": head["annotator"], "updated_at": head["updated_at"],
-                     "image": head, "objects": {r["object_id"]: r for r in items if r["object_id"] is not None}}
-            old = latest.get(head["annotator"])
-            if old is None or (entry["updated_at"], annotation_id) > (old["updated_at"], old["annotation_id"]):
-                latest[head["annotator"]] = entry
-        chosen[image_id] = (round_, sorted(latest.values(), key=lambda a: a["annotator"]))
+def _annotations(rows: list[dict[str, Any]]) -> dict[str, tuple[int, list[Annotation]]]:
+    """Image -> (the latest round reviewing it, each annotator's latest annotation there, by annotator)."""
+    chosen: dict[str, tuple[int, list[Annotation]]] = {}
+    latest = latest_annotations(rows)
+    for round_ in sorted(latest):  # a later round replaces an earlier one
+        for image_id, by_annotator in latest[round_].items():
+            chosen[image_id] = (round_, sorted(by_annotator.values(), key=lambda a: a.annotator))
     return chosen
 
 
-def _clusters(votes: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def _clusters(votes: list[Annotation]) -> list[list[dict[str, Any]]]:
     """Added objects of several annotators grouped: same class and IoU >= 0.5 with the group's first box, at most one
     object per annotator in a group."""
     groups: list[list[dict[str, Any]]] = []
     for vote in votes:
-        for row in sorted((r for r in vote["objects"].values() if r["status"] == "added"),
+        for row in sorted((r for r in vote.objects.values() if r["status"] == "added"),
                           key=lambda r: r["object_id"]):
             for group in groups:
                 first = group[0]
@@ -144,14 +133,14 @@ def _clusters(votes: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 def decide_image(image_id: str, objects: list[dict[str, Any]], triplets: list[dict[str, Any]],
-                 votes: list[dict[str, Any]], provenance: str, counts: Counter[str],
+                 votes: list[Annotation], provenance: str, counts: Counter[str],
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The verified objects and triplets (rows of ``objects`` and ``triplets``, before TOIF) of one image; ``counts``
     gathers what changed."""
     n = len(votes)
     verified: list[dict[str, Any]] = []
     for obj in objects:
-        rows = [v["objects"].get(obj["object_id"]) for v in votes]
+        rows = [v.objects.get(obj["object_id"]) for v in votes]
         rows = [r for r in rows if r is not None]
         keepers = [r for r in rows if r["status"] == "kept"]
         if (len(rows) - len(keepers)) * 2 > n:
@@ -184,10 +173,10 @@ def decide_image(image_id: str, objects: list[dict[str, Any]], triplets: list[di
     ballots: list[tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]] = []  # per vote: (rejected, chosen)
     for vote in votes:
         rejected, chosen = set(), set()
-        for d in vote["image"]["triplet_decisions"]:
+        for d in vote.image["triplet_decisions"]:
             s, o = d["subject_id"], d["object_id"]
-            s = renamed.get((vote["annotation_id"], s), s)
-            o = renamed.get((vote["annotation_id"], o), o) if o is not None else None
+            s = renamed.get((vote.annotation_id, s), s)
+            o = renamed.get((vote.annotation_id, o), o) if o is not None else None
             key = triplet_identity((s, d["predicate"], o, d["object_class"]))
             (rejected if d["decision"] == "reject" else chosen).add(key)
         ballots.append((rejected, chosen))
@@ -238,7 +227,7 @@ def merge(labelset_path: str | Path, out: str | Path, policy: str | Policy = "ma
         votes = rule.choose(annotations)
         if image_id not in images or not votes:
             continue
-        names = ",".join(v["annotator"] for v in votes)
+        names = ",".join(v.annotator for v in votes)
         provenance = f"review r{round_} {rule}: {names}"
         image = images[image_id]
         if sha256_file(Path(image["path"])) != image["sha256"]:
@@ -264,9 +253,9 @@ def merge(labelset_path: str | Path, out: str | Path, policy: str | Policy = "ma
         masks[image_id] = {"image_id": image_id, "task": task.name, "mask": encode_mask(mask),
                            "pixel_fraction": float(mask.mean())}
         objects[image_id], triplets[image_id] = new_objects, new_triplets
-        decided[image_id] = {"round": round_, "policy": str(rule), "annotators": [v["annotator"] for v in votes],
-                             "annotations": [v["annotation_id"] for v in votes],
-                             "flags": sorted({f for v in votes for f in v["image"]["flags"]})}
+        decided[image_id] = {"round": round_, "policy": str(rule), "annotators": [v.annotator for v in votes],
+                             "annotations": [v.annotation_id for v in votes],
+                             "flags": sorted({f for v in votes for f in v.image["flags"]})}
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     merged = LabelSet.create(partial, {**{k: v for k, v in source.manifest.items()
