@@ -124,7 +124,12 @@ def hardware(device: torch.device) -> str:
     """Where a run trains, in words: the GPU's name, or the CPU's with the threads torch uses."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+    cpu = platform.processor() or platform.machine()
+    info = Path("/proc/cpuinfo")  # Linux names the model there; platform only gives the architecture
+    if info.is_file():
+        cpu = next((line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    return f"{cpu}, {torch.get_num_threads()} torch threads"
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

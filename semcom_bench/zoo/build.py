@@ -52,10 +52,12 @@ def settings_for(recipe: Recipe) -> TrainSettings:
     return replace(settings, hparams={**settings.hparams, **recipe.overrides})
 
 
-def train_recipe(recipe: Recipe, work: Path, progress: Callable[[TrainState], None] | None = None) -> Path:
-    """Train (or resume) ``recipe`` in ``work/runs/NAME``; a pruned recipe first trains (or reuses) its scheme's
-    sparse model in ``work/runs/SCHEME-sparse``. Returns the final checkpoint."""
-    labels = zoo_data(work)[recipe.labels, "train"]
+def train_recipe(recipe: Recipe, data: dict[tuple[str, str], Path], work: Path,
+                 progress: Callable[[TrainState], None] | None = None) -> Path:
+    """Train (or resume) ``recipe`` on ``data`` (:func:`zoo_data` of ``work``) in ``work/runs/NAME``; a pruned recipe
+    first trains (or reuses) its scheme's sparse model in ``work/runs/SCHEME-sparse``. Returns the final
+    checkpoint."""
+    labels = data[recipe.labels, "train"]
     settings = settings_for(recipe)
     out = work / "runs" / recipe.name
     if recipe.prune is None:

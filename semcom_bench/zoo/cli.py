@@ -94,7 +94,7 @@ def train_command(
             def update(state: TrainState) -> None:
                 bar.update(task, completed=state.step, total=state.steps, info=f"PSNR {state.psnr:.2f} dB")
 
-            checkpoint = train_recipe(recipe, work, update)
+            checkpoint = train_recipe(recipe, data, work, update)
         manifest = export(recipe, checkpoint, data, work)
         v = manifest["validation"]
         console.print(f"{recipe.name}: {manifest['file']} ({manifest['size_bytes'] / 2**20:.2f} MiB), "
