@@ -38,7 +38,7 @@ test: $(STAMP)
 zoo: $(STAMP)
 	$(VENV)/bin/semcom-bench zoo data --work $(ZOO_WORK)
 	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) ntscc-l64 saoosc ntscc-l16 ntscc-l256 saoosc-pred & pid=$$!; \
-	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) deepjscc-1of16 oosc inscom dlm-16 deepjscc-1of32 deepjscc-1of8 lightweight-g0 lightweight-g0.5 lightweight-g0.7; \
+	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) deepjscc-1of16 oosc inscom dlm-16 deepjscc-1of24 deepjscc-1of8 lightweight-g0 lightweight-g0.5 lightweight-g0.7; \
 	wait $$pid
 	$(VENV)/bin/semcom-bench zoo list
 
