@@ -33,7 +33,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# About 80 minutes on 2 CPU cores (two 1-thread runs side by side); resumes from $(ZOO_WORK). Each entry is exported
+# About 85 minutes on 2 CPU cores (two 1-thread runs side by side); resumes from $(ZOO_WORK). Each entry is exported
 # into semcom_bench/zoo/checkpoints with its manifest as soon as it is trained.
 zoo: $(STAMP)
 	$(VENV)/bin/semcom-bench zoo data --work $(ZOO_WORK)

@@ -131,7 +131,7 @@ def run_demo(
               EvalSpec("capacity", [DEMO_CBR], options={"codec": "hevc"}, config="hevc at capacity")]
     results = evaluate(specs, labels["heuristic", "val"], DEMO_SNRS, out / "results.parquet",
                        progress=stage("evaluate"))
-    report = write_report(results, out / "report")
+    report = write_report(results, out / "report", DEMO_CBR)
     outputs = {
         "synthcity dataset (Cityscapes layout)": root, "label sets": out, "checkpoint of the short run": out / "runs",
         "zoo checkpoints": ZOO_DIR, "results": results,

@@ -144,7 +144,7 @@ def report_command(
     from semcom_bench.benchmark.report import at_cbr, write_report
 
     folder = out or results.with_suffix("")
-    report = write_report(results, folder)
+    report = write_report(results, folder, at)
     print_summary(report["summary"], f"{results.name}: dataset-level (pooled) metrics")
     if at is not None:
         table = Table(title=f"at CBR {at:.4g} (n/a: the curve's rate points do not reach it)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import defaultdict
 from itertools import pairwise
 from pathlib import Path
@@ -213,54 +212,45 @@ def crossings(summary: list[dict[str, Any]], metric: str = "psnr") -> list[dict[
     return rows
 
 
-def write_plots(summary: list[dict[str, Any]], out: str | Path) -> list[Path]:
-    """PNG plots of the summary into ``out``; returns their paths."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
+def _curves(summary: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Curves to plot, by name: every rate point of one scheme and config on one channel, except the separation
+    grid, shown through its best-of-grid curve."""
+    curves: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for name, entry in zip(curve_names(summary), summary, strict=True):
+        if entry["scheme"] != "separation":
+            curves[f"{name} [{entry['channel']}]"].append(entry)
+    return curves
+
+
+def _save(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # "tight" keeps the legend beside the axes
+    plt.close(fig)
+    return path
+
+
+def write_plots(summary: list[dict[str, Any]], out: str | Path, cbr: float | None = None) -> list[Path]:
+    """PNG plots of the summary into ``out`` (:mod:`semcom_bench.benchmark.plots`; the per-tier bars nearest
+    ``cbr``); returns their paths."""
+    from semcom_bench.benchmark import plots
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    series = _series(summary)
+    curves = _curves(summary)
     paths = []
-    axes = {"snr_db": "SNR (Es/N0, dB)", "cbr": "CBR (channel uses / 3HW)"}
-    for metric, label, xs in (("psnr", "PSNR (dB)", ("snr_db", "cbr")), ("tc_psnr", "TC-PSNR (dB)", ("snr_db", "cbr")),
-                              ("ssim", "SSIM", ("snr_db",))):
-        for x in xs:
-            fig, ax = plt.subplots(figsize=(7, 4.5))
-            for name, points in sorted(series.items()):
-                points = sorted(points, key=lambda p: p[x])
-                ax.plot([p[x] for p in points], [p[metric] for p in points], marker="o", label=name)
-            ax.set_xlabel(axes[x])
-            ax.set_ylabel(label)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-            path = out / f"{metric}_vs_{'snr' if x == 'snr_db' else 'cbr'}.png"
-            fig.tight_layout()
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
-            paths.append(path)
-    top_snr = max(entry["snr_db"] for entry in summary)
-    at_top = {name: next(p for p in points if p["snr_db"] == top_snr)
-              for name, points in series.items() if any(p["snr_db"] == top_snr for p in points)}
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    width = 0.8 / max(len(at_top), 1)
-    for k, (name, entry) in enumerate(sorted(at_top.items())):
-        ax.bar([t + k * width for t in TIERS], [entry[f"psnr_tier{t}"] for t in TIERS], width, label=name)
-    ax.set_xticks([t + 0.4 - width / 2 for t in TIERS], ["background", "low", "medium", "high"])
-    ax.set_ylabel(f"PSNR (dB) at {top_snr:g} dB SNR")
-    ax.set_title("PSNR per importance tier (SA-OOSC Fig. 5)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "psnr_per_tier.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-    return paths + _config_plots(series, out)
+    for metric, label in (("psnr", "PSNR (dB)"), ("tc_psnr", "TC-PSNR (dB)"), ("ssim", "SSIM")):
+        paths.append(_save(plots.against_snr(curves, metric, label), out / f"{metric}_vs_snr.png"))
+        if metric != "ssim":
+            paths.append(_save(plots.against_cbr(curves, metric, label), out / f"{metric}_vs_cbr.png"))
+    paths.append(_save(plots.per_tier(curves, cbr), out / "psnr_per_tier.png"))
+    return paths + _config_plots(_series(summary), out)
 
 
 def _config_plots(series: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
     """One PSNR-vs-SNR plot per model evaluated under several configs (the same weights sent differently: the
     lightweight paper's Fig. 4, analog against M-QAM), ``configs_<model>_<channel>.png``."""
-    import matplotlib.pyplot as plt
+    from semcom_bench.benchmark import plots
 
     by_model: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(dict)
     for name, points in series.items():
@@ -270,19 +260,9 @@ def _config_plots(series: dict[str, list[dict[str, Any]]], out: Path) -> list[Pa
     for (model, channel), curves in sorted(by_model.items()):
         if len({p[0]["config"] for p in curves.values()}) < 2:
             continue
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for name, points in sorted(curves.items()):
-            points = sorted(points, key=lambda p: p["snr_db"])
-            ax.plot([p["snr_db"] for p in points], [p["psnr"] for p in points], marker="o", label=name)
-        ax.set_xlabel("SNR (Es/N0, dB)")
-        ax.set_ylabel("PSNR (dB)")
-        ax.set_title(f"model {short_model(model)} on {channel}, per config")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        paths.append(out / f"configs_{short_model(model)}_{channel}.png")
-        fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
+        fig = plots.against_snr(curves, "psnr", "PSNR (dB)")
+        fig.axes[0].set_title(f"model {short_model(model)} on {channel}, per config")
+        paths.append(_save(fig, out / f"configs_{short_model(model)}_{channel}.png"))
     return paths
 
 
@@ -310,9 +290,10 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def write_report(results: str | Path, out: str | Path) -> dict[str, Any]:
-    """Summary table (``summary.json``), plots, ``compressai.json`` and, where they have rows, ``models.csv``
-    (:func:`models_at`) and ``crossings.csv`` (:func:`crossings`, PSNR and SSIM) into ``out``; returns the summary,
+def write_report(results: str | Path, out: str | Path, cbr: float | None = None) -> dict[str, Any]:
+    """Summary table (``summary.json``), plots (:func:`write_plots`, the per-tier bars nearest ``cbr``),
+    ``compressai.json`` and, where they have rows, ``models.csv`` (:func:`models_at`) and ``crossings.csv``
+    (:func:`crossings`, PSNR and SSIM) into ``out``; returns the summary,
     the written files (``plots``, ``json``: the data files) and the two tables (``models``, ``crossings``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -324,4 +305,4 @@ def write_report(results: str | Path, out: str | Path) -> dict[str, Any]:
     for name, rows in tables.items():
         if rows:
             written.append(write_csv(rows, out / f"{name}.csv"))
-    return {"summary": summary, "plots": write_plots(summary, out), "json": written, **tables}
+    return {"summary": summary, "plots": write_plots(summary, out, cbr), "json": written, **tables}

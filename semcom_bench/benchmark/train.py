@@ -248,9 +248,10 @@ def train(
         if progress is not None:
             progress(TrainState(step + 1, settings.steps, float(loss.detach()), 10 * math.log10(1 / mse) if mse > 0 else float("nan")))
         if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
-            save_checkpoint(path, {**meta, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer else None, "step": step + 1,
-                         "wall_s": wall_before + time.perf_counter() - started})
+            save_checkpoint(path, {
+                **meta, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer else None, "step": step + 1,
+                "wall_s": wall_before + time.perf_counter() - started})
     return path
 
 

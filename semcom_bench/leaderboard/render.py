@@ -11,7 +11,6 @@ import base64
 import html
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -121,32 +120,22 @@ def markdown(marker: dict[str, Any], ranked: list[dict[str, Any]]) -> str:
 
 
 def _plots(points: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """``(title, base64 PNG)``: TC-PSNR and PSNR against CBR per SNR, and against SNR per rate."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib.pyplot as plt
+    """``(title, base64 PNG)``: TC-PSNR and PSNR against CBR (a panel per SNR) and against SNR, a curve per entry
+    and channel (:mod:`semcom_bench.benchmark.plots`)."""
+    from semcom_bench.benchmark import plots
 
+    plt = plots.pyplot()
+    curves: plots.Curves = {}
+    for p in points:
+        curves.setdefault(f"{p['entry']} [{p['channel']}]", []).append(p)
     out = []
     for metric, label in (("tc_psnr", "TC-PSNR (dB)"), ("psnr", "PSNR (dB)")):
-        for x, xlabel in (("cbr", "CBR (channel uses / 3HW)"), ("snr_db", "SNR (dB)")):
-            fig, ax = plt.subplots(figsize=(7, 4.2))
-            groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
-            for p in points:  # a curve per entry and SNR (against CBR) or per entry and rate (against SNR)
-                key = (p["entry"], p["channel"], p["snr_db"] if x == "cbr" else p["rate"])
-                groups.setdefault(key, []).append(p)
-            for (name, channel, fixed), group in sorted(groups.items()):
-                group.sort(key=lambda p: p[x])
-                tag = f"{fixed:g} dB" if x == "cbr" else f"rate {fixed:g}"
-                ax.plot([p[x] for p in group], [p[metric] for p in group], marker="o",
-                        label=f"{name} [{channel}] {tag}")
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(label)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
-            fig.tight_layout()
+        for draw, against in ((plots.against_cbr, "CBR"), (plots.against_snr, "SNR")):
+            fig = draw(curves, metric, label)
             buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=100)
+            fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
             plt.close(fig)
-            out.append((f"{label} against {xlabel.split(' (')[0]}", base64.b64encode(buffer.getvalue()).decode()))
+            out.append((f"{label} against {against}", base64.b64encode(buffer.getvalue()).decode()))
     return out
 
 

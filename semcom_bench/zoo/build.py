@@ -26,7 +26,7 @@ from semcom_bench.demo import synthcity_label_sets
 from semcom_bench.errors import SemcomError
 from semcom_bench.hashing import sha256_file
 from semcom_bench.schemas import LabelSet
-from semcom_bench.zoo.catalog import ZOO_DIR, Recipe, load_recipes, manifest_path, read_manifest
+from semcom_bench.zoo.catalog import ZOO_DIR, Recipe, load_recipes, manifest_path, read_manifest, resolve
 
 PROFILE = "zoo"
 LABELERS = ("heuristic", "static")
@@ -141,8 +141,6 @@ def check(names: list[str], cache: Path, root: Path = ZOO_DIR) -> list[dict[str,
 
     Each row: ``name``, ``recorded`` and ``measured`` PSNR, ``delta``, ``tolerance`` and ``ok``. The SHA-256 of each
     file is checked on the way (:func:`semcom_bench.zoo.catalog.resolve` fails on a mismatch)."""
-    from semcom_bench.zoo.catalog import resolve
-
     val = zoo_data(cache, n=1)
     found = LabelSet.open(val["heuristic", "val"]).content_hash()
     rows = []
@@ -159,4 +157,3 @@ def check(names: list[str], cache: Path, root: Path = ZOO_DIR) -> list[dict[str,
         rows.append({"name": name, "recorded": recorded, "measured": measured, "delta": measured - recorded,
                      "tolerance": tolerance, "ok": abs(measured - recorded) <= tolerance})
     return rows
-

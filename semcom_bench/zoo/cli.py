@@ -76,7 +76,8 @@ def train_command(
     work: Annotated[Path, _work_option()] = WORK,
 ) -> None:
     """Train (or resume) zoo entries with the `zoo` profile and export each into the zoo with its manifest. Long:
-    about 80 minutes for the whole zoo on 2 CPU cores. Ctrl-C keeps the last checkpoint; rerun to resume."""
+    about 85 minutes for the whole zoo as `make zoo` runs it (two 1-thread queues on 2 CPU cores). Ctrl-C keeps
+    the last checkpoint; rerun to resume."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from semcom_bench.benchmark.train import TrainState
