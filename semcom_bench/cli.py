@@ -94,7 +94,8 @@ def demo(
     print_summary([e for e in result.summary if e["scheme"] != "separation"], "demo: pooled metrics on the val split")
     print_tier_shares(result.summary)
     typer.echo("zoo checkpoints evaluated: " + (", ".join(result.zoo) or "none")
-               + " (trained on 1024 synthcity images at 128x256 on a CPU: `semcom-bench zoo list`)")
+               + " (trained on 1024 synthcity images at 128x256 for a CPU budget, not to convergence: the toolkit at "
+               "work, not the papers' numbers; `semcom-bench zoo list`)")
     typer.echo("the demo's own training run: " + ", ".join(f"{k} {v} steps (smoke)" for k, v in result.steps.items())
                + ", to show training at work; `bench train --profile paper` trains the papers' settings")
     err_console.print("[bold green]demo finished[/]; outputs:")
