@@ -1,4 +1,5 @@
-# Entry points: `make demo`, `make test` and `make zoo` (long: retrains the reference checkpoints). Both build .venv from the project's own files on first use.
+# Entry points: `make demo`, `make test` and `make zoo` (long: retrains the reference
+# checkpoints). All three build .venv from the project's own files on first use.
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -39,7 +40,7 @@ zoo: $(STAMP)
 	$(VENV)/bin/semcom-bench zoo data --work $(ZOO_WORK)
 	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) ntscc-l64 saoosc ntscc-l16 ntscc-l256 saoosc-pred & pid=$$!; \
 	OMP_NUM_THREADS=1 $(VENV)/bin/semcom-bench zoo train --work $(ZOO_WORK) deepjscc-1of16 oosc inscom dlm-16 deepjscc-1of24 deepjscc-1of8 lightweight-g0 lightweight-g0.5 lightweight-g0.7; \
-	wait $$pid
+	b=$$?; wait $$pid; a=$$?; test $$a -eq 0 -a $$b -eq 0  # either queue failing fails the target
 	$(VENV)/bin/semcom-bench zoo list
 
 clean:
