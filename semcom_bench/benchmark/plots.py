@@ -12,7 +12,10 @@ import math
 import os
 import statistics
 from collections import defaultdict
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from semcom_bench.schemas.tables import MAX_TIER
 
 Curves = dict[str, list[dict[str, Any]]]
 
@@ -36,7 +39,7 @@ def styles(names: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def finish(fig: Any) -> Any:
-    """Give ``fig`` one legend for all its axes, beside them; save it with ``bbox_inches="tight"`` to keep it."""
+    """Give ``fig`` one legend for all its axes, beside them (:func:`save` keeps it in the image)."""
     seen: dict[str, Any] = {}
     for ax in fig.axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -46,6 +49,12 @@ def finish(fig: Any) -> Any:
                    ncols=1 + len(seen) // 30, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def save(fig: Any, target: str | Path | BinaryIO, dpi: int = 120) -> None:
+    """Write ``fig`` as PNG to a path or binary file, legend included ("tight" box), and close it."""
+    fig.savefig(target, format="png", dpi=dpi, bbox_inches="tight")
+    pyplot().close(fig)
 
 
 def against_snr(curves: Curves, metric: str, label: str) -> Any:
@@ -97,8 +106,6 @@ def against_cbr(curves: Curves, metric: str, label: str) -> Any:
 def per_tier(curves: Curves, cbr: float | None = None) -> Any:
     """PSNR per importance tier (SA-OOSC Fig. 5): each curve at the highest SNR and at its rate point nearest
     ``cbr`` on a log scale (default: the median CBR there), labelled with that point's CBR. Returns the figure."""
-    from semcom_bench.schemas.tables import MAX_TIER
-
     plt = pyplot()
     style = styles(list(curves))
     top = max(p["snr_db"] for points in curves.values() for p in points)

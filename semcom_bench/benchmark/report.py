@@ -223,10 +223,9 @@ def _curves(summary: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    from semcom_bench.benchmark import plots
 
-    fig.savefig(path, dpi=120, bbox_inches="tight")  # "tight" keeps the legend beside the axes
-    plt.close(fig)
+    plots.save(fig, path)
     return path
 
 
@@ -244,23 +243,23 @@ def write_plots(summary: list[dict[str, Any]], out: str | Path, cbr: float | Non
         if metric != "ssim":
             paths.append(_save(plots.against_cbr(curves, metric, label), out / f"{metric}_vs_cbr.png"))
     paths.append(_save(plots.per_tier(curves, cbr), out / "psnr_per_tier.png"))
-    return paths + _config_plots(_series(summary), out)
+    return paths + _config_plots(curves, out)
 
 
-def _config_plots(series: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
+def _config_plots(curves: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
     """One PSNR-vs-SNR plot per model evaluated under several configs (the same weights sent differently: the
     lightweight paper's Fig. 4, analog against M-QAM), ``configs_<model>_<channel>.png``."""
     from semcom_bench.benchmark import plots
 
     by_model: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(dict)
-    for name, points in series.items():
+    for name, points in curves.items():
         if points[0]["model"]:
             by_model[(points[0]["model"], points[0]["channel"])][name] = points
     paths = []
-    for (model, channel), curves in sorted(by_model.items()):
-        if len({p[0]["config"] for p in curves.values()}) < 2:
+    for (model, channel), configs in sorted(by_model.items()):
+        if len({p[0]["config"] for p in configs.values()}) < 2:
             continue
-        fig = plots.against_snr(curves, "psnr", "PSNR (dB)")
+        fig = plots.against_snr(configs, "psnr", "PSNR (dB)")
         fig.axes[0].set_title(f"model {short_model(model)} on {channel}, per config")
         paths.append(_save(fig, out / f"configs_{short_model(model)}_{channel}.png"))
     return paths

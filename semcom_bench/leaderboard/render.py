@@ -124,17 +124,14 @@ def _plots(points: list[dict[str, Any]]) -> list[tuple[str, str]]:
     and channel (:mod:`semcom_bench.benchmark.plots`)."""
     from semcom_bench.benchmark import plots
 
-    plt = plots.pyplot()
     curves: plots.Curves = {}
     for p in points:
         curves.setdefault(f"{p['entry']} [{p['channel']}]", []).append(p)
     out = []
     for metric, label in (("tc_psnr", "TC-PSNR (dB)"), ("psnr", "PSNR (dB)")):
         for draw, against in ((plots.against_cbr, "CBR"), (plots.against_snr, "SNR")):
-            fig = draw(curves, metric, label)
             buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-            plt.close(fig)
+            plots.save(draw(curves, metric, label), buffer, dpi=100)
             out.append((f"{label} against {against}", base64.b64encode(buffer.getvalue()).decode()))
     return out
 
